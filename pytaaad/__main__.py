@@ -1,0 +1,21 @@
+"""Entry point of the ``pytaaad`` command: the daemon, or one job in the foreground."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``pytaaad run CONFIG`` to the foreground runner, anything else to the daemon."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "run":
+        from pytaaad.runner import main as run_main
+
+        return run_main(args[1:])
+    from pytaaad.daemon import main as daemon_main
+
+    return daemon_main(args[1:] if args and args[0] == "serve" else args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
