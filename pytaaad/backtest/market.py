@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -11,7 +12,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from pytaaad.backtest.quotes import Quotes
-from pytaaad.backtest.rolling import WindowSums
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,6 @@ START_VALUE = 10_000.0
 FLAT_GAIN_STD = 0.001
 MOVE_THRESHOLD = 0.001
 FIRST_CHANGE_TOLERANCE = 1e-8
-MIN_WINDOW_TIER = 32
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -54,7 +53,6 @@ class Market:
     square_sums: FloatArray
     month_key: IntArray
     cache: dict[tuple[object, ...], FloatArray] = field(default_factory=dict, repr=False)
-    _window_sums: dict[int, WindowSums] = field(default_factory=dict, repr=False)
 
     @property
     def n_symbols(self) -> int:
@@ -72,6 +70,27 @@ class Market:
     def dates(self) -> npt.NDArray[np.datetime64]:
         return self.quotes.dates
 
+    @functools.cached_property
+    def prices_by_day(self) -> FloatArray:
+        """``prices`` transposed to (n_days, n_symbols), contiguous."""
+        return np.ascontiguousarray(self.prices.T)
+
+    @functools.cached_property
+    def growth_by_day(self) -> FloatArray:
+        """``growth`` transposed to (n_days, n_symbols), contiguous, for row lookups."""
+        return np.ascontiguousarray(self.growth.T)
+
+    @functools.cached_property
+    def decision_grids(self) -> dict[str, IntArray]:
+        """Sorted days on which trials decide: day 0 and every month's first day
+        (``open``), and the days just before them plus the last day (``eve``).
+        """
+        starts = rebalance_days(self.month_key, 1)
+        return {
+            "open": np.concatenate(([0], starts)).astype(np.int64),
+            "eve": np.concatenate((starts - 1, [self.n_days - 1])).astype(np.int64),
+        }
+
     def day_index(self, day: dt.date) -> int:
         """Index of the first trading day on or after ``day``."""
         return int(np.searchsorted(self.dates, np.datetime64(day, "D")))
@@ -85,18 +104,6 @@ class Market:
         rows = self.growth if legacy else self.growth[: self.cash_index]
         result: FloatArray = START_VALUE * rows.mean(axis=0)
         return result
-
-    def window_sums(self, longest: int) -> WindowSums:
-        """Window sums of prices for windows of up to ``longest`` days, built lazily.
-
-        Short windows get short blocks: the rounding error grows with the block size.
-        """
-        tier = max(MIN_WINDOW_TIER, 1 << (longest - 1).bit_length())
-        sums = self._window_sums.get(tier)
-        if sums is None:
-            sums = WindowSums(self.prices, overlap=tier, block=tier)
-            self._window_sums[tier] = sums
-        return sums
 
     def listed_count(self) -> IntArray:
         """Number of stocks (CASH excluded) listed on each day, (n_days,)."""

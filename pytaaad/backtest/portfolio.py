@@ -60,59 +60,66 @@ def simulate(market: Market, trades: Trades, start: FloatArray) -> FloatArray:
     itself, that day's value is reported after the cost.
     """
     value = start.copy()
-    growth = market.growth
     n_trades = len(trades.days)
+    if n_trades == 0:
+        return value
+    growth = market.growth_by_day
+    rows, units = _held_rows(trades, growth)
+    anchors = trades.anchors
+    segment = np.searchsorted(anchors, np.arange(market.n_days), side="left") - 1
+    days = np.flatnonzero(segment >= 0)
+    per_unit = (growth[days[:, None], rows[segment[days]]] * units[segment[days]]).sum(axis=1)
+    unit_value = np.empty(market.n_days)
+    unit_value[days] = per_unit
+    bases = np.empty(n_trades)
+    base = max(value[anchors[0]] - trades.costs[0], 0.0)
     for k in range(n_trades):
-        anchor = int(trades.anchors[k])
-        end = int(trades.anchors[k + 1]) if k + 1 < n_trades else market.n_days - 1
-        base = max(value[anchor] - trades.costs[k], 0.0)
-        held = np.flatnonzero(trades.weights[:, k])
-        relative = growth[held, anchor + 1 : end + 1] / growth[held, anchor, None]
-        value[anchor + 1 : end + 1] = base * (trades.weights[held, k] @ relative)
-        if anchor == trades.days[k]:
-            value[anchor] = base
+        bases[k] = base
+        if k + 1 < n_trades:
+            base = max(base * unit_value[anchors[k + 1]] - trades.costs[k + 1], 0.0)
+    value[days] = bases[segment[days]] * per_unit
+    causal = anchors == trades.days
+    value[anchors[causal]] = bases[causal]
     return value
 
 
+def _held_rows(trades: Trades, growth: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Per trade, the symbols bought (padded) and units per dollar: (n_trades, width).
+
+    A symbol bought with weight w at the anchor's close holds w / growth[anchor] units
+    of its cumulative growth per dollar of the book.
+    """
+    held = trades.weights > 0
+    width = max(1, int(held.sum(axis=0).max()))
+    order = np.argsort(~held, axis=0, kind="stable")[:width].T
+    weights = np.take_along_axis(trades.weights.T, order, axis=1)
+    units = weights / growth[trades.anchors[:, None], order]
+    rows: IntArray = order.astype(np.int64)
+    return rows, units
+
+
 def causal_trades(
-    market: Market, rebalance: IntArray, targets: FloatArray, trade_cost: float
+    rebalance: IntArray, targets: FloatArray, cash_index: int, trade_cost: float
 ) -> Trades:
     """Trades without look-ahead: weights decided at day t's close are bought at that
     close and earn from day t+1 on.
 
-    ``targets``: (n_symbols, n_rebalance) weights decided on each rebalance day. A
-    trade happens when some target differs from the drifted weight held by more than
-    1e-4; it pays ``trade_cost`` for every stock bought, sold or resized (CASH is free).
-    The book starts in CASH.
+    ``targets``: (n_symbols, n_rebalance) weights decided on each rebalance day; the
+    book starts in CASH. A rebalance day trades when its targets differ from the
+    previous targets by more than 1e-4 in some symbol; the book is then reset to the
+    targets and pays ``trade_cost`` per stock whose target changed (CASH is free).
     """
-    growth = market.growth
-    cash = market.cash_index
-    held_weights = np.zeros(market.n_symbols)
-    held_weights[cash] = 1.0
-    anchor = 0
-    days: list[int] = []
-    costs: list[float] = []
-    columns: list[int] = []
-    for k, day in enumerate(rebalance):
-        held = np.flatnonzero(held_weights)
-        drifted = np.zeros(market.n_symbols)
-        drifted[held] = held_weights[held] * growth[held, day] / growth[held, anchor]
-        drifted /= drifted.sum()
-        changed = np.abs(targets[:, k] - drifted) > WEIGHT_TOLERANCE
-        if not changed.any():
-            continue
-        changed[cash] = False
-        days.append(int(day))
-        costs.append(float(changed.sum()) * trade_cost)
-        columns.append(k)
-        held_weights = targets[:, k]
-        anchor = int(day)
-    day_array = np.array(days, dtype=np.int64)
+    previous = np.zeros_like(targets)
+    previous[cash_index, 0] = 1.0
+    previous[:, 1:] = targets[:, :-1]
+    changed = np.abs(targets - previous) > WEIGHT_TOLERANCE
+    trade = changed.any(axis=0)
+    changed[cash_index] = False
     return Trades(
-        days=day_array,
-        anchors=day_array,
-        weights=targets[:, columns],
-        costs=np.array(costs, dtype=np.float64),
+        days=rebalance[trade],
+        anchors=rebalance[trade],
+        weights=targets[:, trade],
+        costs=changed[:, trade].sum(axis=0) * trade_cost,
     )
 
 

@@ -140,7 +140,9 @@ def run_trial(market: Market, settings: Settings, params: StrategyParams) -> Tri
         )
         start = market.buy_and_hold(legacy=True)
     else:
-        trades = portfolio.causal_trades(market, rebalance, weights, settings.trade_cost)
+        trades = portfolio.causal_trades(
+            rebalance, weights, market.cash_index, settings.trade_cost
+        )
         start = portfolio.cash_start(market.n_days)
     values = portfolio.simulate(market, trades, start)
     return _trial_run(market, trades, values)
