@@ -95,7 +95,15 @@ def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
         results = _run_trials(pool, spec, workers, bar.update)
         timings["trials_seconds"] = time.perf_counter() - started
         bar.set_postfix_str("rendering")
-        pairs = pool.submit(job.render_outputs, spec, results, token, timings).result()
+        renders = [
+            pool.submit(job.render_outputs, spec, results, token, timings, parts)
+            for parts in job.RENDER_TASKS
+        ]
+        try:
+            pairs = [pair for future in renders for pair in future.result()]
+        except BaseException:
+            job.discard_staging(job.staging_dirs(spec, token))
+            raise
     job.publish_outputs(pairs)
     return [final for _, final in pairs]
 
@@ -127,6 +135,8 @@ def _executor(workers: int) -> Executor:
     for name in SINGLE_THREAD_ENV:
         os.environ.setdefault(name, "1")
     context = multiprocessing.get_context("forkserver")
+    # Import the numeric stack once in the fork server rather than in every worker.
+    context.set_forkserver_preload(["pytaaad.backtest.job"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 

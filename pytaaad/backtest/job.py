@@ -71,6 +71,9 @@ def staging_dirs(spec: JobSpec, token: str) -> list[Path]:
     return [folder / f"{STAGING_PREFIX}{token}" for folder in folders]
 
 
+RENDER_TASKS: tuple[tuple[str, ...], ...] = (("full",), ("recent", "files"))
+
+
 def publish_outputs(pairs: Sequence[tuple[Path, Path]]) -> None:
     """Move staged files into place with ``os.replace`` and remove the staging folders."""
     for staged, final in pairs:
@@ -203,12 +206,18 @@ _MARKETS: OrderedDict[tuple[object, ...], Market] = OrderedDict()
 
 
 def render_outputs(
-    spec: JobSpec, results: Sequence[TrialResult], token: str, timings: dict[str, float]
+    spec: JobSpec,
+    results: Sequence[TrialResult],
+    token: str,
+    timings: dict[str, float],
+    parts: Sequence[str] = report.PARTS,
 ) -> list[tuple[Path, Path]]:
-    """Write every output of a finished job into its staging folders.
+    """Write the outputs of a finished job into its staging folders.
 
-    Returns (staged, final) path pairs for ``publish_outputs``. On any error the
-    staging folders are removed and the published outputs are untouched.
+    Returns (staged, final) path pairs for ``publish_outputs``. ``parts`` picks a
+    subset (see ``report.write_all``) so that separate workers can render the two
+    figures and the files at once. On any error the staging folders are removed and
+    the published outputs are untouched.
     """
     settings = spec.settings
     market = load_market(settings)
@@ -223,7 +232,7 @@ def render_outputs(
             results=sorted(results, key=lambda r: r.trial),
             timings=timings,
         )
-        return report.write_all(run, folders[0], folders[-1])
+        return report.write_all(run, folders[0], folders[-1], parts)
     except BaseException:
         discard_staging(folders)
         raise

@@ -31,6 +31,8 @@ DPI = 150
 TABLE_WINDOWS = ("Life", "15Y", "10Y", "5Y", "3Y", "2Y", "1Y", "6M", "3M", "1M")
 ANNUALISED_WINDOWS = ("Life", "15Y", "10Y", "5Y", "3Y", "2Y", "1Y")
 BREADTH_SMOOTHING_DAYS = 21
+THIN_LINE_POINTS = 2000
+SIDE_LINE_HEIGHT = 0.027
 TRIAL_COLOUR = "#4a4a4a"
 BAND_COLOUR = "#9ecae1"
 CONFIG_COLOUR = "black"
@@ -71,7 +73,7 @@ def render(data: FigureData, start: int, path: Path, heading: str) -> None:
     side = figure.add_axes((0.715, 0.03, 0.275, 0.86))
     _draw_values(values, dates, trials, hold)
     _draw_breadth(breadth, dates, data.breadth[start:])
-    first_window = "Life" if start == 0 else f"Since {dates[0].year}"
+    first_window = "Life" if start == 0 else "Since"
     _draw_side(side, trials, hold, first_window, f"{data.subtitle}\n\n{data.notes}")
     figure.text(0.075, 0.975, heading, fontsize=13, va="top", weight="bold")
     figure.text(0.075, 0.93, data.title, fontsize=10.5, va="top")
@@ -86,7 +88,10 @@ def _draw_values(
     axes.fill_between(
         x, lows, highs, color=BAND_COLOUR, alpha=0.45, lw=0, label="5–95 % of trials"
     )
-    segments = [np.column_stack((x, row)) for row in trials[1:]]
+    # Thin, translucent lines lose nothing visible at a few thousand points each.
+    step = max(1, len(x) // THIN_LINE_POINTS)
+    picks = np.unique(np.append(np.arange(0, len(x), step), len(x) - 1))
+    segments = [np.column_stack((x[picks], row[picks])) for row in trials[1:]]
     axes.add_collection(
         LineCollection(
             segments,
@@ -122,47 +127,49 @@ def _draw_side(
     axes: Axes, trials: FloatArray, hold: FloatArray, first_window: str, notes: str
 ) -> None:
     axes.axis("off")
-    stats = metrics.window_statistics(np.vstack((trials[0], hold)))
-    rows = []
+    table = statistics_table(trials[0], hold, first_window)
+    axes.text(
+        0.0,
+        1.0,
+        table,
+        transform=axes.transAxes,
+        fontsize=7.5,
+        family="monospace",
+        va="top",
+        linespacing=1.45,
+        bbox={"boxstyle": "round,pad=0.5", "facecolor": "#f7f7f7", "edgecolor": "#cccccc"},
+    )
+    notes_top = 0.99 - SIDE_LINE_HEIGHT * (table.count("\n") + 2.5)
+    axes.text(
+        0.0,
+        notes_top,
+        "Return: CAGR from 1Y up, total return below 1Y.\n\n" + notes,
+        transform=axes.transAxes,
+        fontsize=8.5,
+        va="top",
+        linespacing=1.35,
+    )
+
+
+def statistics_table(strategy: FloatArray, hold: FloatArray, first_window: str) -> str:
+    """A fixed-width table of the config trial's and buy-and-hold's statistics."""
+    stats = metrics.window_statistics(np.vstack((strategy, hold)))
+    lines = [
+        f"{'':6}{'Config trial':^23} {'Buy and hold':^15}",
+        f"{'':6}{'Return':>8}{'Sharpe':>7}{'MaxDD':>8} {'Return':>8}{'Sharpe':>7}",
+    ]
     for name in TABLE_WINDOWS:
         if name not in stats:
             continue
         window = stats[name]
         key = "cagr" if name in ANNUALISED_WINDOWS else "total_return"
-        rows.append(
-            [
-                first_window if name == "Life" else name,
-                _percent(window[key][0]),
-                _number(window["sharpe"][0]),
-                _percent(window["max_drawdown"][0]),
-                _percent(window[key][1]),
-                _number(window["sharpe"][1]),
-            ]
+        label = first_window if name == "Life" else name
+        lines.append(
+            f"{label:<6}{_percent(window[key][0]):>8}{_number(window['sharpe'][0]):>7}"
+            f"{_percent(window['max_drawdown'][0]):>8} {_percent(window[key][1]):>8}"
+            f"{_number(window['sharpe'][1]):>7}"
         )
-    columns = ["", "Return", "Sharpe", "Max DD", "B&H\nreturn", "B&H\nSharpe"]
-    height = 0.043 * (len(rows) + 1.7)
-    table = axes.table(
-        cellText=rows,
-        colLabels=columns,
-        colWidths=[0.21, 0.16, 0.14, 0.16, 0.17, 0.16],
-        bbox=(0.0, 1.0 - height, 1.0, height),
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    for (row, column), cell in table.get_celld().items():
-        cell.set_edgecolor("#cccccc")
-        if row == 0 or column == 0:
-            cell.set_facecolor("#f0f0f0")
-    axes.text(
-        0.0,
-        0.985 - height,
-        "Config trial and buy and hold. Return: CAGR\nfrom 1Y up, total return below 1Y.\n\n"
-        + notes,
-        transform=axes.transAxes,
-        fontsize=8,
-        va="top",
-        linespacing=1.35,
-    )
+    return "\n".join(lines)
 
 
 def _draw_breadth(axes: Axes, dates: list[dt.date], share: FloatArray) -> None:

@@ -28,6 +28,7 @@ from pytaaad.config import (
 logger = logging.getLogger(__name__)
 
 RECENT_YEARS = 4
+PARTS = ("full", "recent", "files")
 NOTE_WIDTH = 46
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,34 +50,45 @@ class Run:
         return stacked
 
 
-def write_all(run: Run, web_dir: Path, store_dir: Path) -> list[tuple[Path, Path]]:
-    """Write every output of ``run`` into the staging folders ``web_dir`` (for the
-    web page) and ``store_dir`` (for the performance store); return (staged, final).
+def write_all(
+    run: Run, web_dir: Path, store_dir: Path, parts: Sequence[str] = PARTS
+) -> list[tuple[Path, Path]]:
+    """Write the chosen ``parts`` of ``run``'s outputs into the staging folders
+    ``web_dir`` (for the web page) and ``store_dir`` (for the performance store);
+    return (staged, final) pairs. Parts: "full" and "recent" (the two PNGs) and
+    "files" (values, CSV, summary, report); they can be written in parallel.
     """
     settings = run.settings
     started = time.perf_counter()
-    legacy = settings.legacy_lookahead
-    buy_and_hold = run.market.buy_and_hold(legacy)
+    buy_and_hold = run.market.buy_and_hold(settings.legacy_lookahead)
     summary = _summary(run, buy_and_hold)
-    figure = _figure_data(run, buy_and_hold, summary)
     files: list[tuple[Path, Path]] = []
-    full = web_dir / outputs.PNG_FULL
-    plots.render(figure, 0, full, "Monte Carlo backtest, full history")
-    recent = web_dir / outputs.PNG_RECENT
-    start = recent_start(run.market, settings)
-    plots.render(figure, start, recent, f"Monte Carlo backtest since {_day(run.market, start)}")
-    files += [(full, settings.webpage / full.name), (recent, settings.webpage / recent.name)]
-    files += _store_files(run, buy_and_hold, store_dir)
-    run.timings["render_seconds"] = time.perf_counter() - started
-    summary["timings"] = dict(run.timings)
-    for folder, name, data in (
-        (store_dir, outputs.SUMMARY_JSON, outputs.json_bytes(summary)),
-        (web_dir, outputs.REPORT_LOG, _report(run, summary).encode()),
-    ):
-        outputs.write_bytes(folder / name, data)
-        final = settings.performance_store if folder == store_dir else settings.webpage
-        files.append((folder / name, final / name))
+    figure = _figure_data(run, buy_and_hold, summary) if set(parts) - {"files"} else None
+    if figure is not None and "full" in parts:
+        files.append(_png(figure, 0, "full history", web_dir / outputs.PNG_FULL, run))
+    if figure is not None and "recent" in parts:
+        start = recent_start(run.market, settings)
+        heading = f"since {_day(run.market, start)}"
+        files.append(_png(figure, start, heading, web_dir / outputs.PNG_RECENT, run))
+    if "files" in parts:
+        files += _store_files(run, buy_and_hold, store_dir)
+        run.timings["render_seconds"] = time.perf_counter() - started
+        summary["timings"] = dict(run.timings)
+        for folder, name, data in (
+            (store_dir, outputs.SUMMARY_JSON, outputs.json_bytes(summary)),
+            (web_dir, outputs.REPORT_LOG, _report(run, summary).encode()),
+        ):
+            outputs.write_bytes(folder / name, data)
+            final = settings.performance_store if folder == store_dir else settings.webpage
+            files.append((folder / name, final / name))
     return files
+
+
+def _png(
+    figure: plots.FigureData, start: int, heading: str, path: Path, run: Run
+) -> tuple[Path, Path]:
+    plots.render(figure, start, path, f"Monte Carlo backtest, {heading}")
+    return path, run.settings.webpage / path.name
 
 
 def recent_start(market: Market, settings: Settings) -> int:
