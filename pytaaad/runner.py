@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="worker processes (default: CPU count; 1 runs everything in this process)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bar"
+    )
     parser.add_argument(
         "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
     )
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings = load_settings(args.config)
@@ -74,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outputs = run_job(spec, args.workers, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print("pytaaad run: interrupted; previous outputs left as they were", file=sys.stderr)
+        print(
+            "pytaaad run: interrupted; previous outputs left as they were",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except PytaaadError as exc:
         print(f"pytaaad run: {exc}", file=sys.stderr)

@@ -39,9 +39,16 @@ class HighLowParams:
     low_gamma: tuple[float, float]
 
 
-NAZ100 = HighLowParams((73, 293), (50, 159), (1.654, 2.019), (8.499, 8.952), (1, 1), (1.176, 1.223))
+NAZ100 = HighLowParams(
+    (73, 293), (50, 159), (1.654, 2.019), (8.499, 8.952), (1, 1), (1.176, 1.223)
+)
 SP500 = HighLowParams(
-    (73, 146), (76, 108), (2.293, 1.573), (12.197, 11.534), (1.157, 0.568), (0.667, 1.697)
+    (73, 146),
+    (76, 108),
+    (2.293, 1.573),
+    (12.197, 11.534),
+    (1.157, 0.568),
+    (0.667, 1.697),
 )
 
 
@@ -50,7 +57,9 @@ def params_for(stock_list: str) -> HighLowParams:
     return SP500 if stock_list == "SP500" else NAZ100
 
 
-def new_highs_lows(raw_prices: FloatArray, params: HighLowParams) -> tuple[FloatArray, FloatArray]:
+def new_highs_lows(
+    raw_prices: FloatArray, params: HighLowParams
+) -> tuple[FloatArray, FloatArray]:
     """(highs, lows), each (n_days,), from ``raw_prices`` (n_stocks, n_days) with NaN
     where there is no quote. The first 500 lows hold the legacy sentinel -100000.
     """

@@ -3,7 +3,7 @@
 Everything here is picklable and free of asyncio, so it runs in any worker process:
 
 1. ``make_spec(settings, trials, seed)`` in the parent: cheap, fixes the seed.
-2. ``run_trials(spec, trial_ids, on_trial, should_stop)`` in workers, one call per chunk.
+2. ``run_trials(spec, trial_ids, on_trial, should_stop)`` in workers, once per chunk.
 3. ``render_outputs(spec, results, staging)`` in a worker: writes every output file into
    staging directories next to their final places and returns (staged, final) pairs.
 4. ``publish_outputs(pairs)`` in the parent: ``os.replace`` each file into place, only
@@ -49,16 +49,22 @@ class JobSpec:
     seed: int
 
 
-def make_spec(settings: Settings, trials: int | None = None, seed: int | None = None) -> JobSpec:
+def make_spec(
+    settings: Settings, trials: int | None = None, seed: int | None = None
+) -> JobSpec:
     """Fix the trial count and seed: the request wins, then the config, then random."""
     chosen_seed = seed if seed is not None else settings.seed
     if chosen_seed is None:
         chosen_seed = secrets.randbits(63)
-    return JobSpec(settings=settings, trials=trials or settings.trials, seed=chosen_seed)
+    return JobSpec(
+        settings=settings, trials=trials or settings.trials, seed=chosen_seed
+    )
 
 
-def trial_chunks(spec: JobSpec, workers: int, chunk_size: int | None = None) -> list[list[int]]:
-    """Split trial ids into chunks for workers; trial 0 (the config trial) comes first."""
+def trial_chunks(
+    spec: JobSpec, workers: int, chunk_size: int | None = None
+) -> list[list[int]]:
+    """Split trial ids into chunks for workers; trial 0 (the config) comes first."""
     size = chunk_size or max(1, min(4, spec.trials // max(1, workers * 4)))
     ids = list(range(spec.trials))
     return [ids[start : start + size] for start in range(0, len(ids), size)]
@@ -75,7 +81,7 @@ RENDER_TASKS: tuple[tuple[str, ...], ...] = (("full",), ("recent", "files"))
 
 
 def publish_outputs(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Move staged files into place with ``os.replace`` and remove the staging folders."""
+    """Move staged files into place with ``os.replace``; remove the staging folders."""
     for staged, final in pairs:
         os.replace(staged, final)
     discard_staging({staged.parent for staged, _ in pairs})
@@ -107,14 +113,16 @@ class TrialResult:
 
 
 def quote_fingerprint(settings: Settings) -> dict[str, object]:
-    """Cheap identity of the quote data (path, size, modification time), for freshness."""
+    """Cheap identity of the quote data (path, size, mtime), for freshness checks."""
     stat = settings.quotes_file.stat()
     return {
         "path": str(settings.quotes_file),
         "key": settings.quotes_key,
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
-        "backtest_start": str(settings.backtest_start) if settings.backtest_start else None,
+        "backtest_start": str(settings.backtest_start)
+        if settings.backtest_start
+        else None,
     }
 
 
@@ -160,7 +168,9 @@ def trial_plan(spec: JobSpec) -> list[StrategyParams]:
     return trials.plan_trials(spec.settings, spec.trials, spec.seed)
 
 
-def check_history(market: Market, plan: Sequence[StrategyParams], settings: Settings) -> None:
+def check_history(
+    market: Market, plan: Sequence[StrategyParams], settings: Settings
+) -> None:
     """Refuse a quote history shorter than the longest look-back plus a month."""
     needed = max(trials.longest_window(p, settings.window_size) for p in plan)
     needed += MIN_TRADING_DAYS_AFTER_WARMUP
@@ -181,7 +191,9 @@ def load_market(settings: Settings) -> Market:
     if market is not None:
         _MARKETS.move_to_end(key)
         return market
-    quotes = load_quotes(settings.quotes_file, settings.quotes_key, settings.backtest_start)
+    quotes = load_quotes(
+        settings.quotes_file, settings.quotes_key, settings.backtest_start
+    )
     market = prepare_market(quotes, settings.window_size)
     _MARKETS[key] = market
     while len(_MARKETS) > MARKETS_PER_PROCESS:

@@ -1,4 +1,4 @@
-"""Per-job market data: cleaned prices, gains and everything no trial parameter changes."""
+"""Per-job market data: cleaned prices, gains, all no trial parameter changes."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ class Market:
     return_sums: FloatArray
     square_sums: FloatArray
     month_key: IntArray
-    cache: dict[tuple[object, ...], FloatArray] = field(default_factory=dict, repr=False)
+    cache: dict[tuple[object, ...], FloatArray] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def n_symbols(self) -> int:
@@ -127,7 +129,7 @@ def prepare_market(quotes: Quotes, window_size: int) -> Market:
         quotes=quotes,
         prices=prices,
         gains=gains,
-        growth=np.cumprod(gains, axis=1),
+        growth=np.cumprod(gains, axis=1, dtype=np.float64),
         first_valid=first_valid,
         last_valid=last_valid,
         listed=listed,

@@ -61,9 +61,13 @@ def _statistics(values: FloatArray, returns: int) -> dict[str, FloatArray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = values[:, -1] / values[:, 0]
         daily = values[:, 1:] / values[:, :-1] - 1.0
-        spread = daily.std(axis=1, ddof=1) if returns > 1 else np.full(len(values), np.nan)
+        spread = (
+            daily.std(axis=1, ddof=1) if returns > 1 else np.full(len(values), np.nan)
+        )
         sharpe = np.where(
-            spread > 0, daily.mean(axis=1) / spread * math.sqrt(TRADING_DAYS_PER_YEAR), np.nan
+            spread > 0,
+            daily.mean(axis=1) / spread * math.sqrt(TRADING_DAYS_PER_YEAR),
+            np.nan,
         )
         drawdown = values / np.maximum.accumulate(values, axis=1) - 1.0
         return {
@@ -88,9 +92,12 @@ def spread(samples: FloatArray) -> dict[str, float | None]:
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
         return {"count": 0}
-    summary: dict[str, Any] = {f"p{q}": float(v) for q, v in zip(
-        SPREAD_PERCENTILES, np.percentile(finite, SPREAD_PERCENTILES), strict=True
-    )}
+    summary: dict[str, Any] = {
+        f"p{q}": float(v)
+        for q, v in zip(
+            SPREAD_PERCENTILES, np.percentile(finite, SPREAD_PERCENTILES), strict=True
+        )
+    }
     summary.update(
         count=int(finite.size),
         mean=float(finite.mean()),

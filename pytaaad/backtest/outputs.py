@@ -68,9 +68,12 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def json_bytes(document: Mapping[str, Any]) -> bytes:
     """Indented JSON; NaN and infinities become null."""
-    return orjson.dumps(
-        _finite(document), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            _finite(document), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+        )
+        + b"\n"
+    )
 
 
 def _finite(value: Any) -> Any:

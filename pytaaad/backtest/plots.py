@@ -62,7 +62,7 @@ def render(data: FigureData, start: int, path: Path, heading: str) -> None:
     """Draw the figure from day index ``start`` on, values rescaled to 10,000 there,
     and save it as a PNG at ``path``.
     """
-    dates = data.dates[start:].astype("datetime64[D]").astype(dt.date)
+    dates = list(data.dates[start:].astype("datetime64[D]").astype(dt.date))
     trials = data.trials[:, start:] / data.trials[:, start : start + 1] * 10_000.0
     hold = data.buy_and_hold[start:] / data.buy_and_hold[start] * 10_000.0
     figure = Figure(figsize=FIGURE_INCHES, dpi=DPI)
@@ -86,7 +86,7 @@ def _draw_values(
     x = mdates.date2num(dates)
     lows, median, highs = metrics.daily_band(trials)
     axes.fill_between(
-        x, lows, highs, color=BAND_COLOUR, alpha=0.45, lw=0, label="5–95 % of trials"
+        x, lows, highs, color=BAND_COLOUR, alpha=0.45, lw=0, label="5-95 % of trials"
     )
     # Thin, translucent lines lose nothing visible at a few thousand points each.
     step = max(1, len(x) // THIN_LINE_POINTS)
@@ -137,7 +137,11 @@ def _draw_side(
         family="monospace",
         va="top",
         linespacing=1.45,
-        bbox={"boxstyle": "round,pad=0.5", "facecolor": "#f7f7f7", "edgecolor": "#cccccc"},
+        bbox={
+            "boxstyle": "round,pad=0.5",
+            "facecolor": "#f7f7f7",
+            "edgecolor": "#cccccc",
+        },
     )
     notes_top = 0.99 - SIDE_LINE_HEIGHT * (table.count("\n") + 2.5)
     axes.text(
@@ -188,13 +192,19 @@ def _draw_breadth(axes: Axes, dates: list[dt.date], share: FloatArray) -> None:
 
 
 def _rolling_mean(values: FloatArray, days: int) -> FloatArray:
-    finite = np.where(np.isfinite(values), values, 0.0)
-    counts = np.cumsum(np.isfinite(values))
-    sums = np.cumsum(finite)
-    lagged = lambda a: np.concatenate((np.zeros(days), a[:-days]))  # noqa: E731
+    """Trailing mean over ``days`` values, skipping NaN."""
+    finite = np.isfinite(values)
+    sums = _trailing(np.cumsum(np.where(finite, values, 0.0)), days)
+    counts = _trailing(np.cumsum(finite.astype(np.float64)), days)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean: FloatArray = (sums - lagged(sums)) / (counts - lagged(counts))
+        mean: FloatArray = sums / counts
     return mean
+
+
+def _trailing(cumulative: FloatArray, days: int) -> FloatArray:
+    lagged = np.concatenate((np.zeros(min(days, len(cumulative))), cumulative[:-days]))
+    result: FloatArray = cumulative - lagged
+    return result
 
 
 def _dollars(value: float, _position: float) -> str:
@@ -205,8 +215,8 @@ def _dollars(value: float, _position: float) -> str:
 
 
 def _percent(value: float) -> str:
-    return "–" if not np.isfinite(value) else f"{value:.1%}"
+    return "-" if not np.isfinite(value) else f"{value:.1%}"
 
 
 def _number(value: float) -> str:
-    return "–" if not np.isfinite(value) else f"{value:.2f}"
+    return "-" if not np.isfinite(value) else f"{value:.2f}"

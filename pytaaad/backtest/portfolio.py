@@ -68,7 +68,9 @@ def simulate(market: Market, trades: Trades, start: FloatArray) -> FloatArray:
     anchors = trades.anchors
     segment = np.searchsorted(anchors, np.arange(market.n_days), side="left") - 1
     days = np.flatnonzero(segment >= 0)
-    per_unit = (growth[days[:, None], rows[segment[days]]] * units[segment[days]]).sum(axis=1)
+    per_unit = (growth[days[:, None], rows[segment[days]]] * units[segment[days]]).sum(
+        axis=1
+    )
     unit_value = np.empty(market.n_days)
     unit_value[days] = per_unit
     bases = np.empty(n_trades)

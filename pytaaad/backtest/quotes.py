@@ -49,7 +49,9 @@ class Quotes:
         return _to_date(self.dates[0])
 
 
-def load_quotes(path: Path, key: str | None = None, start: dt.date | None = None) -> Quotes:
+def load_quotes(
+    path: Path, key: str | None = None, start: dt.date | None = None
+) -> Quotes:
     """Read a quote store, validate it and put a CASH column last.
 
     Quotes before ``start`` are dropped. Raises QuoteDataError naming the file.
@@ -82,7 +84,9 @@ def _read_frame(path: Path, key: str | None) -> pd.DataFrame:
         raise QuoteDataError(f"quote store {path}: {exc}") from exc
     except Exception as exc:
         raise QuoteDataError(f"quote store {path}: cannot read ({exc})") from exc
-    raise QuoteDataError(f"quote store {path}: unknown format (use .csv, .csv.gz, .parquet or .hdf5)")
+    raise QuoteDataError(
+        f"quote store {path}: unknown format (use .csv, .csv.gz, .parquet or .hdf5)"
+    )
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -104,14 +108,17 @@ def _read_hdf(path: Path, key: str | None) -> pd.DataFrame:
         import tables  # noqa: F401
     except ImportError as exc:
         raise QuoteDataError(
-            f"quote store {path}: reading HDF5 needs PyTables (pip install 'pytaaad[hdf5]')"
+            f"quote store {path}: reading HDF5 needs PyTables "
+            "(pip install 'pytaaad[hdf5]')"
         ) from exc
     with pd.HDFStore(path, mode="r") as store:
-        keys = [k.lstrip("/") for k in store.keys()]
+        keys = [k.lstrip("/") for k in store]
         chosen = key if key is not None else (keys[0] if len(keys) == 1 else None)
         if chosen is None or chosen not in keys:
             wanted = key or "a single key"
-            raise QuoteDataError(f"quote store {path}: expected {wanted}, found keys {keys}")
+            raise QuoteDataError(
+                f"quote store {path}: expected {wanted}, found keys {keys}"
+            )
         frame = store[chosen]
     if not isinstance(frame, pd.DataFrame):
         raise QuoteDataError(f"quote store {path}: key {chosen} is not a table")
@@ -131,9 +138,12 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         frame = frame.sort_index()
     frame.columns = [str(c).strip() for c in frame.columns]
     try:
-        numeric = frame.apply(pd.to_numeric, errors="raise").astype(np.float64)
+        numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="raise")
+        numeric = numeric.astype(np.float64)
     except (ValueError, TypeError) as exc:
-        raise QuoteDataError(f"quote store {path}: a price is not a number ({exc})") from exc
+        raise QuoteDataError(
+            f"quote store {path}: a price is not a number ({exc})"
+        ) from exc
     bad = ~np.isfinite(numeric.to_numpy()) | (numeric.to_numpy() <= 0)
     bad &= ~numeric.isna().to_numpy()
     if bad.any():

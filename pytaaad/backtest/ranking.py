@@ -23,8 +23,11 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 
-def rolling_sharpe(market: Market, days: IntArray, long_period: int, legacy: bool) -> FloatArray:
-    """Annualised Sharpe ratio of daily returns over a trailing window, (n_symbols, n_days).
+def rolling_sharpe(
+    market: Market, days: IntArray, long_period: int, legacy: bool
+) -> FloatArray:
+    """Annualised Sharpe ratio of daily returns over a trailing window on ``days``:
+    (n_symbols, len(days)).
 
     Default: the last ``long_period`` returns up to and including day t, defined only
     when all of them are real quotes (NaN otherwise, and for CASH).
@@ -90,7 +93,9 @@ def select_weights(
     return weights
 
 
-def _raw_weights(picked: FloatArray, slot: BoolArray, n: IntArray, legacy: bool) -> FloatArray:
+def _raw_weights(
+    picked: FloatArray, slot: BoolArray, n: IntArray, legacy: bool
+) -> FloatArray:
     scores = picked if legacy else np.maximum(picked, 0.0)
     total = scores.sum(axis=0)
     equal = total == 0 if legacy else total <= 0

@@ -1,4 +1,4 @@
-"""Turn finished trials into the job's files: PNGs, ``.mc.params``, CSV, JSON, report."""
+"""Finished trials into the job's files: PNGs, ``.mc.params``, CSV, JSON, report."""
 
 from __future__ import annotations
 
@@ -63,7 +63,9 @@ def write_all(
     buy_and_hold = run.market.buy_and_hold(settings.legacy_lookahead)
     summary = _summary(run, buy_and_hold)
     files: list[tuple[Path, Path]] = []
-    figure = _figure_data(run, buy_and_hold, summary) if set(parts) - {"files"} else None
+    figure = (
+        _figure_data(run, buy_and_hold, summary) if set(parts) - {"files"} else None
+    )
     if figure is not None and "full" in parts:
         files.append(_png(figure, 0, "full history", web_dir / outputs.PNG_FULL, run))
     if figure is not None and "recent" in parts:
@@ -79,7 +81,9 @@ def write_all(
             (web_dir, outputs.REPORT_LOG, _report(run, summary).encode()),
         ):
             outputs.write_bytes(folder / name, data)
-            final = settings.performance_store if folder == store_dir else settings.webpage
+            final = (
+                settings.performance_store if folder == store_dir else settings.webpage
+            )
             files.append((folder / name, final / name))
     return files
 
@@ -109,7 +113,8 @@ def _store_files(
     settings = run.settings
     market = run.market
     highs, lows = highlow.new_highs_lows(
-        market.quotes.prices[: market.cash_index], highlow.params_for(settings.stock_list)
+        market.quotes.prices[: market.cash_index],
+        highlow.params_for(settings.stock_list),
     )
     params_path = store_dir / outputs.PARAMS_FILE
     text = outputs.params_text(market.dates, buy_and_hold, run.values[0], highs, lows)
@@ -121,7 +126,9 @@ def _store_files(
     return [(params_path, store / params_path.name), (csv_path, store / csv_path.name)]
 
 
-def _figure_data(run: Run, buy_and_hold: FloatArray, summary: dict[str, Any]) -> plots.FigureData:
+def _figure_data(
+    run: Run, buy_and_hold: FloatArray, summary: dict[str, Any]
+) -> plots.FigureData:
     settings = run.settings
     config = settings.strategy
     breadth = trials.signal_share(run.market, settings, config.signal)
@@ -221,7 +228,9 @@ def _summary(run: Run, buy_and_hold: FloatArray) -> dict[str, Any]:
     }
 
 
-def _pick(stats: dict[str, dict[str, FloatArray]], row: int) -> dict[str, dict[str, float]]:
+def _pick(
+    stats: dict[str, dict[str, FloatArray]], row: int
+) -> dict[str, dict[str, float]]:
     return {
         window: {name: float(values[row]) for name, values in table.items()}
         for window, table in stats.items()
@@ -237,7 +246,9 @@ def _trial_rows(run: Run) -> tuple[list[str], list[list[Any]]]:
     for index, result in enumerate(run.results):
         row = [result.trial, *_parameter_cells(result.params), result.trades]
         row.append(float(result.values[-1]))
-        row += [float(stats[w][name][index]) for w in windows for name in metrics.STATISTICS]
+        row += [
+            float(stats[w][name][index]) for w in windows for name in metrics.STATISTICS
+        ]
         rows.append(row)
     return header, rows
 
@@ -287,17 +298,20 @@ def _report(run: Run, summary: dict[str, Any]) -> str:
     hold = summary["buy_and_hold"]
     spread = summary["across_trials"]
     life = config["statistics"].get("Life", {})
+    nan = float("nan")
     lines = [
         f"pytaaad {summary['version']} Monte Carlo backtest, {summary['created']}",
-        f"config   {summary['config']['path']} (sha256 {summary['config']['sha256'][:12]})",
+        f"config   {summary['config']['path']} "
+        f"(sha256 {summary['config']['sha256'][:12]})",
         f"quotes   {summary['quotes']['file']}: {len(summary['quotes']['symbols'])} "
-        f"symbols, {summary['quotes']['first_date']} to {summary['quotes']['last_date']}",
+        f"symbols, {summary['quotes']['first_date']} "
+        f"to {summary['quotes']['last_date']}",
         f"trials   {summary['trials']}, seed {summary['seed']}, "
         f"{'legacy look-ahead' if summary['legacy_lookahead'] else 'no look-ahead'}",
         f"config   {describe(run.settings.strategy)}",
         f"config trial: final ${config['final_value']:,.0f}, "
-        f"CAGR {life.get('cagr', float('nan')):.2%}, Sharpe {life.get('sharpe', float('nan')):.2f}, "
-        f"max drawdown {life.get('max_drawdown', float('nan')):.1%}, {config['trades']} trades",
+        f"CAGR {life.get('cagr', nan):.2%}, Sharpe {life.get('sharpe', nan):.2f}, "
+        f"max drawdown {life.get('max_drawdown', nan):.1%}, {config['trades']} trades",
         f"buy and hold: final ${hold['final_value']:,.0f}",
         f"final value over trials: p5 ${spread['final_value'].get('p5', 0):,.0f}, "
         f"median ${spread['final_value'].get('p50', 0):,.0f}, "

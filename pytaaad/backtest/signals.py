@@ -58,7 +58,9 @@ def _moving_average_signal(
     long = params.long_factor * moving_average(
         market, params.kind, params.long, legacy, days
     )
-    return moving_average_rule(market.prices[:, days], short, previous, mid, long, legacy)
+    return moving_average_rule(
+        market.prices[:, days], short, previous, mid, long, legacy
+    )
 
 
 def moving_average_rule(
@@ -76,7 +78,9 @@ def moving_average_rule(
     """
     floor = np.where(mid < short, mid, short) if legacy else np.minimum(short, mid)
     with np.errstate(invalid="ignore"):
-        result: BoolArray = (prices > long) | ((prices > floor) & (short > short_before))
+        result: BoolArray = (prices > long) | (
+            (prices > floor) & (short > short_before)
+        )
     return result
 
 
@@ -108,14 +112,18 @@ def moving_average(
 def _moving_average(
     market: Market, kind: str, period: int, legacy: bool, days: IntArray
 ) -> FloatArray:
-    kernel = hma_kernel(period, legacy) if kind == "HMAs" else sma_kernel(period, legacy)
+    kernel = (
+        hma_kernel(period, legacy) if kind == "HMAs" else sma_kernel(period, legacy)
+    )
     values = apply_kernel(market.prices_by_day, kernel, days)
     if legacy and kind != "HMAs":
         _legacy_sma_warmup(market.prices, period, days, values)
     return values
 
 
-def apply_kernel(prices_by_day: FloatArray, kernel: FloatArray, days: IntArray) -> FloatArray:
+def apply_kernel(
+    prices_by_day: FloatArray, kernel: FloatArray, days: IntArray
+) -> FloatArray:
     """sum_i kernel[i] * price[t - i] for each t in ``days``, (n_symbols, len(days)).
 
     ``prices_by_day``: (n_days, n_symbols). Days with fewer than len(kernel) prices up
@@ -201,11 +209,11 @@ def _channels(
     # Sequential sums, then one division: the legacy program's order of operations.
     for period in params.periods:
         ordered = _sorted_windows(market, period)
-        for total, pct in ((low, params.low_pct), (high, params.hi_pct)):
+        for channel, pct in ((low, params.low_pct), (high, params.hi_pct)):
             values = _window_percentile(ordered, rows, pct)
             warmup = warmups[period, pct][rows]
             values[:, : warmup.shape[1]] = warmup
-            total += values
+            np.add(channel, values, out=channel)
     count = len(params.periods)
     return low / count, high / count
 
@@ -241,7 +249,9 @@ def _sorted_windows(market: Market, period: int) -> FloatArray:
     if prices.shape[1] > period:
         for start in range(0, market.n_symbols, ROW_BLOCK):
             block = prices[start : start + ROW_BLOCK]
-            windows = np.lib.stride_tricks.sliding_window_view(block, period + 1, axis=1)
+            windows = np.lib.stride_tricks.sliding_window_view(
+                block, period + 1, axis=1
+            )
             ordered = np.sort(windows, axis=2)
             result[:, start : start + ROW_BLOCK, period:] = np.moveaxis(ordered, 2, 0)
     market.cache[key] = result

@@ -1,4 +1,4 @@
-"""The seeded trial plan and one trial of the strategy, from signal to portfolio value."""
+"""The seeded trial plan and one trial of the strategy, from signals to values."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def perturb(
     )
 
 
-def _scaled(value: float, rng: np.random.Generator, spread: float = PERTURBATION) -> float:
+def _scaled(
+    value: float, rng: np.random.Generator, spread: float = PERTURBATION
+) -> float:
     return value * float(rng.uniform(1.0 - spread, 1.0 + spread))
 
 
@@ -104,7 +106,9 @@ def _perturb_signal(params: SignalParams, rng: np.random.Generator) -> SignalPar
     )
 
 
-def _perturb_range(days: tuple[float, float], rng: np.random.Generator) -> tuple[float, float]:
+def _perturb_range(
+    days: tuple[float, float], rng: np.random.Generator
+) -> tuple[float, float]:
     low = max(1.0, _scaled(days[0], rng))
     return low, max(low + 1.0, _scaled(days[1], rng))
 
@@ -121,34 +125,55 @@ def longest_window(params: StrategyParams, window_size: int) -> int:
     return max(signal_days, params.long_period + 1, window_size)
 
 
-def run_trial(market: Market, settings: Settings, params: StrategyParams) -> TrialRun:
-    """Simulate one trial of the strategy over the whole history."""
+@dataclass(frozen=True)
+class Decisions:
+    """What a trial decides: its rebalance days (n_rebalance,) and the weights chosen
+    on them (n_symbols, n_rebalance). Legacy mode also ranks on the day before each
+    rebalance day (``eve_weights``), for its weight-change gate.
+    """
+
+    rebalance: IntArray
+    weights: FloatArray
+    eve_weights: FloatArray | None
+
+
+def decide(market: Market, settings: Settings, params: StrategyParams) -> Decisions:
+    """Signals, ranking and weights on every rebalance day, from data up to that day."""
     legacy = settings.legacy_lookahead
     rebalance = rebalance_days(market.month_key, params.months_to_hold)
     signal_days = np.concatenate(([0], rebalance)).astype(np.int64)
     filtered = held_signal(market, settings, params.signal, signal_days)
-    if legacy:
-        decision_days = np.concatenate((rebalance - 1, rebalance))
-        held = np.concatenate((filtered[:, :-1], filtered[:, 1:]), axis=1)
-    else:
-        decision_days, held = rebalance, filtered[:, 1:]
-    weights = _weights(market, settings, params, decision_days, held)
+    if not legacy:
+        weights = _weights(market, settings, params, rebalance, filtered[:, 1:])
+        return Decisions(rebalance, weights, None)
+    # The day before a rebalance still holds the previous rebalance day's signal.
+    days = np.concatenate((rebalance - 1, rebalance))
+    held = np.concatenate((filtered[:, :-1], filtered[:, 1:]), axis=1)
+    both = _weights(market, settings, params, days, held)
     n_rebalance = len(rebalance)
-    if legacy:
+    return Decisions(rebalance, both[:, n_rebalance:], both[:, :n_rebalance])
+
+
+def run_trial(market: Market, settings: Settings, params: StrategyParams) -> TrialRun:
+    """Simulate one trial of the strategy over the whole history."""
+    chosen = decide(market, settings, params)
+    if chosen.eve_weights is not None:
         trades = portfolio.legacy_trades(
-            rebalance, weights[:, :n_rebalance], weights[:, n_rebalance:], settings.trade_cost
+            chosen.rebalance, chosen.eve_weights, chosen.weights, settings.trade_cost
         )
         start = market.buy_and_hold(legacy=True)
     else:
         trades = portfolio.causal_trades(
-            rebalance, weights, market.cash_index, settings.trade_cost
+            chosen.rebalance, chosen.weights, market.cash_index, settings.trade_cost
         )
         start = portfolio.cash_start(market.n_days)
     values = portfolio.simulate(market, trades, start)
     return _trial_run(market, trades, values)
 
 
-def _trial_run(market: Market, trades: portfolio.Trades, values: FloatArray) -> TrialRun:
+def _trial_run(
+    market: Market, trades: portfolio.Trades, values: FloatArray
+) -> TrialRun:
     if len(trades.days) == 0:
         cash_only = np.zeros(market.n_symbols)
         cash_only[market.cash_index] = 1.0
@@ -198,7 +223,9 @@ def _weights(
     )
 
 
-def signal_share(market: Market, settings: Settings, params: SignalParams) -> FloatArray:
+def signal_share(
+    market: Market, settings: Settings, params: SignalParams
+) -> FloatArray:
     """Share of listed stocks in an uptrend each day (the breadth panel), (n_days,)."""
     days = np.arange(market.n_days, dtype=np.int64)
     signal = held_signal(market, settings, params, days)[: market.cash_index]
