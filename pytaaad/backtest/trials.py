@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -233,7 +232,3 @@ def signal_share(
     with np.errstate(divide="ignore", invalid="ignore"):
         share: FloatArray = np.where(listed > 0, signal.sum(axis=0) / listed, np.nan)
     return share
-
-
-def trial_date(market: Market, day: int) -> dt.date:
-    return dt.date.fromisoformat(str(market.dates[day])[:10])
