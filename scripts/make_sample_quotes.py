@@ -112,7 +112,7 @@ def describe(converted: bytes) -> str:
     empty = sum(cell == "" for line in lines[1:] for cell in line.split(",")[1:])
     return (
         f"{len(symbols)} symbols: {' '.join(symbols)}\n"
-        f"{len(lines) - 1} trading days, {first} to {last}, {empty} empty cells\n"
+        f"{len(lines) - 1} trading days, {first} to {last}; empty cells: {empty}\n"
         f"{len(converted)} bytes, sha256 {hashlib.sha256(converted).hexdigest()}"
     )
 
