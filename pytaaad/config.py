@@ -100,6 +100,13 @@ class Settings:
     freshness_hours: float
 
     @property
+    def sp500_rules(self) -> bool:
+        """The S&P 500 rules apply (legacy spelling, exact): no signal before 2002,
+        all cash in 2000-2002, and the S&P 500 new-highs/lows parameters.
+        """
+        return self.stock_list == "SP500"
+
+    @property
     def hold_month_choices(self) -> tuple[int, ...]:
         """Hold periods a perturbed trial draws from (legacy doc §1.6)."""
         name = self.symbols_file.name.lower() if self.symbols_file else ""

@@ -52,9 +52,9 @@ SP500 = HighLowParams(
 )
 
 
-def params_for(stock_list: str) -> HighLowParams:
-    """SP500 has its own parameters; every other list uses the Nasdaq-100 set."""
-    return SP500 if stock_list == "SP500" else NAZ100
+def params_for(sp500: bool) -> HighLowParams:
+    """The S&P 500 has its own parameters; every other list uses the Nasdaq-100 set."""
+    return SP500 if sp500 else NAZ100
 
 
 def new_highs_lows(

@@ -114,7 +114,7 @@ def _store_files(
     market = run.market
     highs, lows = highlow.new_highs_lows(
         market.quotes.prices[: market.cash_index],
-        highlow.params_for(settings.stock_list),
+        highlow.params_for(settings.sp500_rules),
     )
     params_path = store_dir / outputs.PARAMS_FILE
     text = outputs.params_text(market.dates, buy_and_hold, run.values[0], highs, lows)

@@ -198,7 +198,7 @@ def held_signal(
     else:
         signal &= market.listed[:, days]
         signal[market.cash_index] = False
-    if settings.stock_list == "SP500":
+    if settings.sp500_rules:
         signal[:, market.dates[days] < SP500_SIGNAL_START] = False
     signal &= market.quality[:, days]
     return signal
@@ -213,7 +213,7 @@ def _weights(
 ) -> FloatArray:
     legacy = settings.legacy_lookahead
     sharpe = ranking.rolling_sharpe(market, days, params.long_period, legacy)
-    if settings.stock_list == "SP500":
+    if settings.sp500_rules:
         years = market.dates[days].astype("datetime64[Y]").astype(int) + 1970
         in_cash = (years >= SP500_CASH_YEARS[0]) & (years <= SP500_CASH_YEARS[1])
         held = held & ~in_cash[None, :]
