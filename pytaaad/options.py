@@ -44,15 +44,15 @@ class Options:
     enable_test_jobs: bool
 
 
-def default_socket(environ: Mapping[str, str]) -> Path:
-    """systemd's RuntimeDirectory, else $XDG_RUNTIME_DIR/pytaaad."""
+def default_socket(environ: Mapping[str, str]) -> Path | None:
+    """systemd's RuntimeDirectory, else $XDG_RUNTIME_DIR/pytaaad, else nothing."""
     runtime = environ.get("RUNTIME_DIRECTORY")
     if runtime:
         return Path(runtime.split(":")[0]) / SOCKET_NAME
     xdg = environ.get("XDG_RUNTIME_DIR")
     if xdg:
         return Path(xdg) / APP_NAME / SOCKET_NAME
-    return platformdirs.user_runtime_path(APP_NAME) / SOCKET_NAME
+    return None
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
@@ -145,10 +145,16 @@ def parse_options(argv: list[str], environ: Mapping[str, str] = os.environ) -> O
             values[name] = _convert(raw, convert, repeatable)
         except ValueError as exc:
             parser.error(f"{source}: {exc}")
+    socket = values["socket"] or default_socket(environ)
+    if socket is None:
+        parser.error(
+            "no socket path: give --socket or set PYTAAAD_SOCKET, RUNTIME_DIRECTORY "
+            "or XDG_RUNTIME_DIR"
+        )
     workers = values["workers"] or len(os.sched_getaffinity(0))
     test_jobs = args.enable_test_jobs or environ.get("PYTAAAD_ENABLE_TEST_JOBS") == "1"
     return Options(
-        socket=values["socket"] or default_socket(environ),
+        socket=socket,
         state_dir=values["state_dir"] or default_state_dir(environ),
         workers=workers,
         max_jobs=values["max_jobs"] or workers,

@@ -33,6 +33,7 @@ SOCKET_UMASK = 0o117
 DIRECTORY_MODE = 0o750
 MAX_CONNECTIONS = 256
 CLOSE_SECONDS = 1.0
+REFUSAL_READ_SECONDS = 1.0
 _CREDENTIALS = struct.Struct("3i")
 
 Handler = Callable[[Request, "Peer"], Awaitable[Mapping[str, Any]]]
@@ -90,7 +91,12 @@ def prepare_directory(folder: Path, gid: int | None) -> None:
         if gid is not None:
             os.chown(folder, -1, gid)
         return
-    mode = stat.S_IMODE(folder.stat().st_mode)
+    status = folder.stat()
+    if status.st_uid not in (0, os.getuid()):
+        raise PytaaadError(
+            f"socket folder {folder} belongs to uid {status.st_uid}, not to this user"
+        )
+    mode = stat.S_IMODE(status.st_mode)
     if mode & ~DIRECTORY_MODE & 0o777:
         logger.warning(
             "socket folder %s has mode %o, wider than %o; the peer check still applies",
@@ -174,8 +180,7 @@ class Server:
                 await self._converse(reader, writer, peer)
             else:
                 logger.warning("refused %s: %s", peer, refusal)
-                writer.write(encode_error(None, refusal.code, str(refusal)))
-                await writer.drain()
+                await self._refuse(reader, writer, refusal)
         except ConnectionError:
             pass
         except Exception:
@@ -190,6 +195,19 @@ class Server:
         if len(self._connections) > MAX_CONNECTIONS:
             return PytaaadError(f"more than {MAX_CONNECTIONS} open connections")
         return None
+
+    async def _refuse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        refusal: PytaaadError,
+    ) -> None:
+        # Answer the first request rather than the bare connect: a client that writes
+        # before it reads would otherwise hit a closed socket and never see why.
+        with contextlib.suppress(TimeoutError, FrameTooLarge):
+            await asyncio.wait_for(read_frame(reader), REFUSAL_READ_SECONDS)
+        writer.write(encode_error(None, refusal.code, str(refusal)))
+        await writer.drain()
 
     async def _converse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer

@@ -1,9 +1,10 @@
-"""Fixtures that start real daemons on sockets under ``tmp_path`` and always stop them."""
+"""Fixtures that start real daemons on sockets under tmp_path and always stop them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,16 +16,16 @@ StartDaemon = Callable[..., DaemonProcess]
 @pytest.fixture
 def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
     """Start daemons on demand; each is shut down after the test, and must exit 0."""
-    started: list[tuple[DaemonProcess, bool]] = []
+    started: list[DaemonProcess] = []
 
-    def start(*extra: str, workers: int = 2) -> DaemonProcess:
-        daemon = DaemonProcess(tmp_path, *extra, workers=workers)
-        started.append((daemon, daemon.process.poll() is None))
+    def start(*extra: str, **options: Any) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path, *extra, **options)
+        started.append(daemon)
         return daemon
 
     yield start
     failures = []
-    for daemon, _ in started:
+    for daemon in started:
         was_running = daemon.process.poll() is None
         code = daemon.stop()
         if was_running and code != 0:

@@ -82,9 +82,16 @@ def write_job_config(folder: Path, name: str = "job", **fields: Any) -> Path:
 class DaemonProcess:
     """A daemon started as ``python -m pytaaad`` for one test."""
 
-    def __init__(self, root: Path, *extra: str, workers: int = 2) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *extra: str,
+        workers: int = 2,
+        socket: Path | None = None,
+        test_jobs: bool = True,
+    ) -> None:
         self.root = root
-        self.socket = root / "run" / "pytaaad.sock"
+        self.socket = socket or root / "run" / "pytaaad.sock"
         self.state_dir = root / "state"
         self.log_path = root / f"daemon-{time.monotonic_ns()}.log"
         args = [
@@ -101,7 +108,7 @@ class DaemonProcess:
             str(root / "configs"),
             "--output-root",
             str(root / "out"),
-            "--enable-test-jobs",
+            *(["--enable-test-jobs"] if test_jobs else []),
             *extra,
         ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))

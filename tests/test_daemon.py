@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import psutil
 import pytest
 
@@ -99,7 +100,9 @@ async def test_killed_worker_crashes_only_its_job(
     assert "SIGKILL" in crashed["reason"]
     write_job_config(configs, trials=2, seconds_per_trial=0.0)
     again = (await daemon.submit(config))["job"]
-    finished = await daemon.wait_for_state(again["id"], "succeeded", "failed", "crashed")
+    finished = await daemon.wait_for_state(
+        again["id"], "succeeded", "failed", "crashed"
+    )
     assert finished["state"] == "succeeded"
 
 
@@ -193,7 +196,9 @@ async def test_sigterm_interrupts_jobs_removes_socket_and_exits_zero(
 ) -> None:
     """SIGTERM mid-job: job interrupted, workers gone, socket removed, exit code 0."""
     daemon = start_daemon()
-    config = write_job_config(configs, trials=4, seconds_per_trial=30.0, hang_at_trial=0)
+    config = write_job_config(
+        configs, trials=4, seconds_per_trial=30.0, hang_at_trial=0
+    )
     job = (await daemon.submit(config))["job"]
     await _running_on_workers(daemon, job["id"], 2)
     tree = daemon.descendants()
@@ -259,7 +264,9 @@ async def test_failing_job_is_failed_with_its_traceback_in_the_log(
     job = (await daemon.submit(config))["job"]
     failed = await daemon.wait_for_state(job["id"], "failed", "succeeded")
     assert failed["state"] == "failed"
-    assert failed["error"] == "RuntimeError: test job failed at trial 1 as its config asks"
+    assert (
+        failed["error"] == "RuntimeError: test job failed at trial 1 as its config asks"
+    )
     lines = (await daemon.call("logs", job=job["id"], lines=200))["lines"]
     assert any("Traceback" in line for line in lines)
 
@@ -291,3 +298,96 @@ async def test_cancel_of_a_finished_job_is_refused(
     with pytest.raises(RequestFailed) as refused:
         await daemon.call("cancel", job=job["id"])
     assert refused.value.code == "not_in_flight"
+
+
+def _montecarlo_config(folder: Path, name: str, **changes: object) -> Path:
+    valuation: dict[str, object] = {
+        "quotes_file": "quotes.csv",
+        "webpage": "../out/web",
+        "performance_store": "../out/store",
+        "stockList": "Naz100",
+        "uptrendSignalMethod": "HMAs",
+        "numberStocksTraded": 8,
+        "monthsToHold": 1,
+        "LongPeriod": 245,
+        "MA1": 152,
+        "MA2": 17,
+        "MA3": 21,
+        "sma2factor": 2.14,
+        "trade_cost": 7.95,
+    }
+    valuation.update(changes)
+    valuation = {key: value for key, value in valuation.items() if value is not None}
+    path = folder / f"{name}.json"
+    path.write_bytes(orjson.dumps({"Valuation": valuation}))
+    return path
+
+
+async def _refusal(
+    daemon: DaemonProcess, config: Path, **args: object
+) -> RequestFailed:
+    with pytest.raises(RequestFailed) as refused:
+        await daemon.call("submit", config=str(config), **args)
+    return refused.value
+
+
+async def test_bad_configs_get_clear_error_replies(
+    daemon: DaemonProcess, configs: Path, tmp_path: Path
+) -> None:
+    """A missing key, a missing quote file or a path outside the roots is refused."""
+    (configs / "quotes.csv").write_text("date,AAPL\n2020-01-02,1.0\n")
+    no_webpage = _montecarlo_config(configs, "no_webpage", webpage=None)
+    refused = await _refusal(daemon, no_webpage)
+    assert refused.code == "bad_config"
+    assert "Valuation.webpage is missing" in refused.message
+    assert str(no_webpage) in refused.message
+
+    no_quotes = _montecarlo_config(configs, "no_quotes", quotes_file="nowhere.csv")
+    refused = await _refusal(daemon, no_quotes)
+    assert refused.code == "bad_config"
+    assert f"quote store {configs / 'nowhere.csv'} does not exist" in refused.message
+
+    outside = write_job_config(tmp_path / "elsewhere")
+    refused = await _refusal(daemon, outside, kind="test")
+    assert refused.code == "path_not_allowed"
+    assert f"config {outside} is outside the allowed roots" in refused.message
+
+
+async def test_outputs_outside_the_roots_are_refused(
+    daemon: DaemonProcess, configs: Path, tmp_path: Path
+) -> None:
+    """A config whose outputs would land outside the output roots is refused."""
+    config = write_job_config(configs, output_dir=str(tmp_path / "elsewhere"))
+    refused = await _refusal(daemon, config, kind="test")
+    assert refused.code == "path_not_allowed"
+    assert "output folder" in refused.message
+
+
+async def test_relative_config_paths_and_unknown_kinds_are_refused(
+    daemon: DaemonProcess, configs: Path
+) -> None:
+    """A relative config path or an unknown job kind gets an error reply."""
+    config = write_job_config(configs)
+    relative = await _refusal(daemon, Path("configs/job.json"))
+    assert relative.code == "bad_request"
+    unknown = await _refusal(daemon, config, kind="astrology")
+    assert unknown.code == "unknown_kind"
+
+
+async def test_test_jobs_need_the_hidden_flag(
+    start_daemon: StartDaemon, configs: Path
+) -> None:
+    """A daemon started without --enable-test-jobs does not run the test job."""
+    daemon = start_daemon(test_jobs=False)
+    refused = await _refusal(daemon, write_job_config(configs), kind="test")
+    assert refused.code == "unknown_kind"
+
+
+async def test_workers_ignore_sigint(daemon: DaemonProcess) -> None:
+    """Worker processes ignore SIGINT, so a terminal's ^C reaches only the daemon."""
+    workers = [p for p in daemon.descendants() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    for worker in workers:
+        status = Path(f"/proc/{worker.pid}/status").read_text()
+        ignored = int(status.split("SigIgn:")[1].split()[0], 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
