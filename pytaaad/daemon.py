@@ -23,7 +23,7 @@ import uvloop
 from filelock import FileLock, Timeout
 
 from pytaaad import __version__
-from pytaaad.errors import AlreadyRunning, PytaaadError, UnknownJob
+from pytaaad.errors import AlreadyRunning, HistoryError, PytaaadError, UnknownJob
 from pytaaad.executors import Executor, LocalExecutor
 from pytaaad.history import History
 from pytaaad.joblogs import JobLogs, tail
@@ -43,6 +43,7 @@ HISTORY_FILE = "history.sqlite3"
 LOG_FOLDER = "logs"
 DEFAULT_LOG_LINES = 100
 DEFAULT_HISTORY_ROWS = 50
+CHECKPOINT_SECONDS = 30.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -124,6 +125,8 @@ class Daemon:
             options.state_dir.mkdir(parents=True, exist_ok=True)
             history = History(options.state_dir / HISTORY_FILE)
             stack.callback(history.close)
+            checkpoints = loop.create_task(_checkpoint_periodically(history))
+            stack.callback(checkpoints.cancel)
             server = Server(options.socket, self._policy, self._handle)
             stack.push_async_callback(server.close)
             executor = _make_executor(options)
@@ -251,6 +254,15 @@ class Daemon:
         if "config" in args:
             return self.scheduler.latest(absolute_path(args["config"], "config"))
         raise UnknownJob("name a job with 'job' (its id) or 'config' (its path)")
+
+
+async def _checkpoint_periodically(history: History) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        try:
+            await asyncio.to_thread(history.checkpoint)
+        except HistoryError as exc:
+            logger.warning("%s", exc)
 
 
 def _make_executor(options: Options) -> Executor:

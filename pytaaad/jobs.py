@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytaaad.errors import IllegalTransition, JobNotInFlight, UnknownJob
@@ -77,7 +77,9 @@ class Job:
         return max(0.0, end - self.queued_at)
 
     def to_dict(self) -> dict[str, Any]:
-        record = asdict(self)
+        # Shallow on purpose: asdict() deep-copies and costs a submit 0.1 ms.
+        record = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        record["outputs"] = list(self.outputs)
         record["state"] = str(self.state)
         record["elapsed"] = round(self.elapsed(), 3)
         return record

@@ -42,6 +42,7 @@ WORKER_ENVIRONMENT = {
     "MPLBACKEND": "Agg",
 }
 PR_SET_PDEATHSIG = 1
+WORKER_NICENESS = 10
 MAX_MESSAGE_BYTES = select.PIPE_BUF
 CHILD_EXIT_WAIT_SECONDS = 2.0
 LOG_FORMAT = "%(asctime)s worker %(process)d %(levelname)s %(name)s: %(message)s"
@@ -92,6 +93,8 @@ def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
     # A group of its own lets the daemon kill the worker and whatever its job started
     # with one killpg, and keeps a terminal's ^C away from it.
     os.setpgid(0, 0)
+    # Below the daemon's priority, so submit and status stay prompt on busy cores.
+    os.nice(WORKER_NICENESS)
     logging.getLogger().setLevel(logging.INFO)
     _STATE.channel = _Channel(progress, board)
 
