@@ -170,8 +170,8 @@ class DaskExecutor:
     async def _run(
         self, handle: JobHandle, function: Callable[..., Any], *args: Any
     ) -> Any:
-        job = self._jobs[handle.job_id]
         _raise_if_stopping(handle)
+        job = self._jobs[handle.job_id]
         future = self.client.submit(function, *args, ref=job.ref, pure=False)
         # Tracked until done, not until we stop awaiting it: a task that ignores its
         # stop flag must still be found and its worker restarted.

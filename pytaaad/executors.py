@@ -313,6 +313,7 @@ class LocalExecutor:
     async def _run(
         self, handle: JobHandle, function: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
+        _raise_if_stopping(handle)
         job = self._jobs[handle.job_id]
         for _ in range(MAX_TASK_ATTEMPTS):
             _raise_if_stopping(handle)

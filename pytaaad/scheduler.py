@@ -203,14 +203,15 @@ class Scheduler:
             return
         for job in self.table.start_ready():
             run = self._runs[job.id]
-            run.log = self._logs.begin(job)
             try:
+                run.log = self._logs.begin(job)
                 run.handle = self._executor.open_job(
                     job.id, partial(self._on_trial, run), run.log.path
                 )
-            except ExecutorError as exc:
-                self._end(run, JobState.FAILED, "the executor refused it", str(exc))
-                run.log.close()
+            except (ExecutorError, OSError) as exc:
+                self._end(run, JobState.FAILED, "it could not start", str(exc))
+                if run.log is not None:
+                    run.log.close()
                 del self._runs[job.id]
                 continue
             run.task = asyncio.get_running_loop().create_task(self._run(run))
@@ -231,8 +232,10 @@ class Scheduler:
         try:
             results = await self._run_trials(run)
             published = await self._render_and_publish(run, results, token)
-        except JobStopped:
-            pass
+        except JobStopped as exc:
+            # Expected after a replace, cancel or shutdown, which already ended the
+            # job; a job that stops on its own accord has failed.
+            self._end(run, JobState.FAILED, "it stopped without being asked", str(exc))
         except WorkerCrashed as exc:
             self._end(run, JobState.CRASHED, str(exc))
         except Exception as exc:
