@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``pytaaad run CONFIG`` to the foreground runner, anything else to the daemon."""
+    """Send ``pytaaad run CONFIG`` to the foreground runner, all else to the daemon."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "run":
         from pytaaad.runner import main as run_main

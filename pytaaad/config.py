@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -100,6 +100,13 @@ class Settings:
     freshness_hours: float
 
     @property
+    def sp500_rules(self) -> bool:
+        """The S&P 500 rules apply (legacy spelling, exact): no signal before 2002,
+        all cash in 2000-2002, and the S&P 500 new-highs/lows parameters.
+        """
+        return self.stock_list == "SP500"
+
+    @property
     def hold_month_choices(self) -> tuple[int, ...]:
         """Hold periods a perturbed trial draws from (legacy doc §1.6)."""
         name = self.symbols_file.name.lower() if self.symbols_file else ""
@@ -164,7 +171,9 @@ def _build_settings(reader: _Reader, sha256: str) -> Settings:
             months_to_hold=reader.integer("monthsToHold", minimum=1, maximum=12),
         ),
         trade_cost=reader.number("trade_cost", minimum=0.0),
-        window_size=reader.integer("window_size", default=DEFAULT_WINDOW_SIZE, minimum=2),
+        window_size=reader.integer(
+            "window_size", default=DEFAULT_WINDOW_SIZE, minimum=2
+        ),
         backtest_start=reader.date("backtest_start"),
         recent_plot_start=reader.date("recent_plot_start_date"),
         trials=reader.integer(
@@ -211,7 +220,7 @@ def _signal_params(reader: _Reader) -> SignalParams:
             medium=reader.day_range("mediumDays"),
             wide=reader.day_range("wideDays"),
         )
-    return reader.fail("uptrendSignalMethod", f"must be one of {', '.join(SIGNAL_METHODS)}")
+    reader.fail("uptrendSignalMethod", f"must be one of {', '.join(SIGNAL_METHODS)}")
 
 
 def _quote_store(reader: _Reader, symbols_file: Path | None) -> tuple[Path, str | None]:
@@ -255,7 +264,7 @@ class _Reader:
         self.config_path = config_path
         self._section = section
 
-    def fail(self, key: str, problem: str) -> Any:
+    def fail(self, key: str, problem: str) -> NoReturn:
         raise ConfigError(f"config {self.config_path}: Valuation.{key} {problem}")
 
     def _get(self, key: str, default: Any) -> Any:
@@ -350,7 +359,7 @@ class _Reader:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            return self.fail(key, f"must be an ISO date (YYYY-MM-DD), got {value!r}")
+            self.fail(key, f"must be an ISO date (YYYY-MM-DD), got {value!r}")
 
     def day_range(self, prefix: str) -> tuple[float, float]:
         low = self.number(f"{prefix}_min", minimum=1.0)

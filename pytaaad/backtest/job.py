@@ -3,7 +3,7 @@
 Everything here is picklable and free of asyncio, so it runs in any worker process:
 
 1. ``make_spec(settings, trials, seed)`` in the parent: cheap, fixes the seed.
-2. ``run_trials(spec, trial_ids, on_trial, should_stop)`` in workers, one call per chunk.
+2. ``run_trials(spec, trial_ids, on_trial, should_stop)`` in workers, once per chunk.
 3. ``render_outputs(spec, results, staging)`` in a worker: writes every output file into
    staging directories next to their final places and returns (staged, final) pairs.
 4. ``publish_outputs(pairs)`` in the parent: ``os.replace`` each file into place, only
@@ -16,15 +16,28 @@ import logging
 import os
 import secrets
 import shutil
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytaaad.config import Settings
+import numpy as np
+import numpy.typing as npt
+
+from pytaaad.backtest import report, trials
+from pytaaad.backtest.market import Market, prepare_market
+from pytaaad.backtest.quotes import load_quotes
+from pytaaad.config import Settings, StrategyParams
+from pytaaad.errors import JobStopped, QuoteDataError
 
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".pytaaad-staging-"
+MARKETS_PER_PROCESS = 2
+MIN_TRADING_DAYS_AFTER_WARMUP = 21
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -36,16 +49,22 @@ class JobSpec:
     seed: int
 
 
-def make_spec(settings: Settings, trials: int | None = None, seed: int | None = None) -> JobSpec:
+def make_spec(
+    settings: Settings, trials: int | None = None, seed: int | None = None
+) -> JobSpec:
     """Fix the trial count and seed: the request wins, then the config, then random."""
     chosen_seed = seed if seed is not None else settings.seed
     if chosen_seed is None:
         chosen_seed = secrets.randbits(63)
-    return JobSpec(settings=settings, trials=trials or settings.trials, seed=chosen_seed)
+    return JobSpec(
+        settings=settings, trials=trials or settings.trials, seed=chosen_seed
+    )
 
 
-def trial_chunks(spec: JobSpec, workers: int, chunk_size: int | None = None) -> list[list[int]]:
-    """Split trial ids into chunks for workers; trial 0 (the config trial) comes first."""
+def trial_chunks(
+    spec: JobSpec, workers: int, chunk_size: int | None = None
+) -> list[list[int]]:
+    """Split trial ids into chunks for workers; trial 0 (the config) comes first."""
     size = chunk_size or max(1, min(4, spec.trials // max(1, workers * 4)))
     ids = list(range(spec.trials))
     return [ids[start : start + size] for start in range(0, len(ids), size)]
@@ -58,8 +77,11 @@ def staging_dirs(spec: JobSpec, token: str) -> list[Path]:
     return [folder / f"{STAGING_PREFIX}{token}" for folder in folders]
 
 
+RENDER_TASKS: tuple[tuple[str, ...], ...] = (("full",), ("recent", "files"))
+
+
 def publish_outputs(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Move staged files into place with ``os.replace`` and remove the staging folders."""
+    """Move staged files into place with ``os.replace``; remove the staging folders."""
     for staged, final in pairs:
         os.replace(staged, final)
     discard_staging({staged.parent for staged, _ in pairs})
@@ -73,3 +95,156 @@ def discard_staging(folders: Sequence[Path] | set[Path]) -> None:
 
 OnTrial = Callable[[int], None]
 ShouldStop = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished trial: its parameters, daily values (n_days,) in dollars, number
+    of trades, and the weights bought at its last trade, by symbol.
+    """
+
+    trial: int
+    params: StrategyParams
+    values: FloatArray
+    trades: int
+    last_trade_day: int
+    holdings: tuple[tuple[str, float], ...]
+    seconds: float
+
+
+def quote_fingerprint(settings: Settings) -> dict[str, object]:
+    """Cheap identity of the quote data (path, size, mtime), for freshness checks."""
+    stat = settings.quotes_file.stat()
+    return {
+        "path": str(settings.quotes_file),
+        "key": settings.quotes_key,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "backtest_start": str(settings.backtest_start)
+        if settings.backtest_start
+        else None,
+    }
+
+
+def run_trials(
+    spec: JobSpec,
+    trial_ids: Sequence[int],
+    on_trial: OnTrial | None = None,
+    should_stop: ShouldStop | None = None,
+) -> list[TrialResult]:
+    """Run the given trials of ``spec`` in this process.
+
+    Checks ``should_stop`` before each trial and raises JobStopped when it says so;
+    calls ``on_trial(trial_id)`` after each one.
+    """
+    settings = spec.settings
+    market = load_market(settings)
+    plan = trial_plan(spec)
+    check_history(market, plan, settings)
+    results = []
+    for trial in trial_ids:
+        if should_stop is not None and should_stop():
+            raise JobStopped(f"stopped before trial {trial}")
+        started = time.perf_counter()
+        run = trials.run_trial(market, settings, plan[trial])
+        results.append(
+            TrialResult(
+                trial=trial,
+                params=plan[trial],
+                values=run.values,
+                trades=run.trades,
+                last_trade_day=run.last_trade_day,
+                holdings=_holdings(market, run.last_weights),
+                seconds=time.perf_counter() - started,
+            )
+        )
+        if on_trial is not None:
+            on_trial(trial)
+    return results
+
+
+def trial_plan(spec: JobSpec) -> list[StrategyParams]:
+    """The parameters of every trial of ``spec`` (trial 0: the config)."""
+    return trials.plan_trials(spec.settings, spec.trials, spec.seed)
+
+
+def check_history(
+    market: Market, plan: Sequence[StrategyParams], settings: Settings
+) -> None:
+    """Refuse a quote history shorter than the longest look-back plus a month."""
+    needed = max(trials.longest_window(p, settings.window_size) for p in plan)
+    needed += MIN_TRADING_DAYS_AFTER_WARMUP
+    if market.n_days < needed:
+        quotes = market.quotes
+        raise QuoteDataError(
+            f"quote store {quotes.path}: {market.n_days} trading days "
+            f"({quotes.first_date} to {quotes.last_date}) are too few for this config; "
+            f"its longest look-back needs at least {needed}"
+        )
+
+
+def load_market(settings: Settings) -> Market:
+    """The prepared market for ``settings``, cached per process by file identity."""
+    fingerprint = quote_fingerprint(settings)
+    key = (tuple(sorted(fingerprint.items())), settings.window_size)
+    market = _MARKETS.get(key)
+    if market is not None:
+        _MARKETS.move_to_end(key)
+        return market
+    quotes = load_quotes(
+        settings.quotes_file, settings.quotes_key, settings.backtest_start
+    )
+    market = prepare_market(quotes, settings.window_size)
+    _MARKETS[key] = market
+    while len(_MARKETS) > MARKETS_PER_PROCESS:
+        _MARKETS.popitem(last=False)
+    logger.info(
+        "loaded %s: %d symbols, %d days to %s",
+        settings.quotes_file,
+        market.n_symbols - 1,
+        market.n_days,
+        quotes.last_date,
+    )
+    return market
+
+
+def _holdings(market: Market, weights: FloatArray) -> tuple[tuple[str, float], ...]:
+    held = np.flatnonzero(weights)
+    order = held[np.argsort(-weights[held], kind="stable")]
+    return tuple((market.quotes.symbols[i], float(weights[i])) for i in order)
+
+
+_MARKETS: OrderedDict[tuple[object, ...], Market] = OrderedDict()
+
+
+def render_outputs(
+    spec: JobSpec,
+    results: Sequence[TrialResult],
+    token: str,
+    timings: dict[str, float],
+    parts: Sequence[str] = report.PARTS,
+) -> list[tuple[Path, Path]]:
+    """Write the outputs of a finished job into its staging folders.
+
+    Returns (staged, final) path pairs for ``publish_outputs``. ``parts`` picks a
+    subset (see ``report.write_all``) so that separate workers can render the two
+    figures and the files at once. On any error the staging folders are removed and
+    the published outputs are untouched.
+    """
+    settings = spec.settings
+    market = load_market(settings)
+    folders = staging_dirs(spec, token)
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        run = report.Run(
+            settings=settings,
+            market=market,
+            seed=spec.seed,
+            results=sorted(results, key=lambda r: r.trial),
+            timings=timings,
+        )
+        return report.write_all(run, folders[0], folders[-1], parts)
+    except BaseException:
+        discard_staging(folders)
+        raise

@@ -1,0 +1,180 @@
+"""Load a quote store: wide CSV / CSV.gz, Parquet, or the legacy PyTAAA HDF5 store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from pytaaad.errors import QuoteDataError
+
+logger = logging.getLogger(__name__)
+
+CASH = "CASH"
+DATE_COLUMNS = ("date", "Date", "DATE")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Quotes:
+    """Daily adjusted closes.
+
+    ``prices``: (n_symbols, n_days) float64, NaN where a symbol has no quote;
+    ``dates``: (n_days,) datetime64[D], strictly increasing; the last symbol is CASH.
+    ``synthetic_cash`` is true when the store had no CASH column and one was added.
+    """
+
+    path: Path
+    dates: npt.NDArray[np.datetime64]
+    symbols: tuple[str, ...]
+    prices: FloatArray
+    synthetic_cash: bool
+
+    @property
+    def cash_index(self) -> int:
+        return len(self.symbols) - 1
+
+    @property
+    def last_date(self) -> dt.date:
+        return _to_date(self.dates[-1])
+
+    @property
+    def first_date(self) -> dt.date:
+        return _to_date(self.dates[0])
+
+
+def load_quotes(
+    path: Path, key: str | None = None, start: dt.date | None = None
+) -> Quotes:
+    """Read a quote store, validate it and put a CASH column last.
+
+    Quotes before ``start`` are dropped. Raises QuoteDataError naming the file.
+    """
+    frame = _read_frame(path, key)
+    frame = _validated(frame, path)
+    if start is not None:
+        frame = frame.loc[frame.index >= pd.Timestamp(start)]
+    frame = frame.dropna(axis="columns", how="all")
+    if frame.empty or not any(c != CASH for c in frame.columns):
+        when = f" on or after {start}" if start else ""
+        raise QuoteDataError(f"quote store {path}: no quotes{when}")
+    return _with_cash(frame, path)
+
+
+def _read_frame(path: Path, key: str | None) -> pd.DataFrame:
+    if not path.is_file():
+        raise QuoteDataError(f"quote store {path}: no such file")
+    name = path.name.lower()
+    try:
+        if name.endswith((".csv", ".csv.gz")):
+            return _read_csv(path)
+        if name.endswith((".parquet", ".pq")):
+            return _indexed_by_date(pd.read_parquet(path), path)
+        if name.endswith((".hdf5", ".h5")):
+            return _read_hdf(path, key)
+    except QuoteDataError:
+        raise
+    except ImportError as exc:
+        raise QuoteDataError(f"quote store {path}: {exc}") from exc
+    except Exception as exc:
+        raise QuoteDataError(f"quote store {path}: cannot read ({exc})") from exc
+    raise QuoteDataError(
+        f"quote store {path}: unknown format (use .csv, .csv.gz, .parquet or .hdf5)"
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    return _indexed_by_date(frame, path)
+
+
+def _indexed_by_date(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        column = next((c for c in DATE_COLUMNS if c in frame.columns), None)
+        if column is None:
+            raise QuoteDataError(f"quote store {path}: no 'date' column")
+        frame = frame.set_index(column)
+    return frame
+
+
+def _read_hdf(path: Path, key: str | None) -> pd.DataFrame:
+    try:
+        import tables  # noqa: F401
+    except ImportError as exc:
+        raise QuoteDataError(
+            f"quote store {path}: reading HDF5 needs PyTables "
+            "(pip install 'pytaaad[hdf5]')"
+        ) from exc
+    with pd.HDFStore(path, mode="r") as store:
+        keys = [k.lstrip("/") for k in store]
+        chosen = key if key is not None else (keys[0] if len(keys) == 1 else None)
+        if chosen is None or chosen not in keys:
+            wanted = key or "a single key"
+            raise QuoteDataError(
+                f"quote store {path}: expected {wanted}, found keys {keys}"
+            )
+        frame = store[chosen]
+    if not isinstance(frame, pd.DataFrame):
+        raise QuoteDataError(f"quote store {path}: key {chosen} is not a table")
+    return frame
+
+
+def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(frame.index.astype(str).str[:10]))
+    except (ValueError, TypeError) as exc:
+        raise QuoteDataError(f"quote store {path}: unreadable dates ({exc})") from exc
+    frame = frame.set_axis(index, axis="index")
+    if index.has_duplicates:
+        first = index[index.duplicated()][0].date()
+        raise QuoteDataError(f"quote store {path}: date {first} appears twice")
+    if not index.is_monotonic_increasing:
+        frame = frame.sort_index()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    try:
+        numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="raise")
+        numeric = numeric.astype(np.float64)
+    except (ValueError, TypeError) as exc:
+        raise QuoteDataError(
+            f"quote store {path}: a price is not a number ({exc})"
+        ) from exc
+    bad = ~np.isfinite(numeric.to_numpy()) | (numeric.to_numpy() <= 0)
+    bad &= ~numeric.isna().to_numpy()
+    if bad.any():
+        logger.warning(
+            "quote store %s: %d zero, negative or infinite prices treated as missing",
+            path,
+            int(bad.sum()),
+        )
+        numeric = numeric.mask(bad)
+    return numeric
+
+
+def _with_cash(frame: pd.DataFrame, path: Path) -> Quotes:
+    columns = [c for c in frame.columns if c != CASH]
+    synthetic = CASH not in frame.columns
+    prices = np.empty((len(columns) + 1, len(frame)), dtype=np.float64)
+    prices[:-1] = frame[columns].to_numpy(dtype=np.float64).T
+    if synthetic:
+        prices[-1] = 1.0
+    else:
+        cash = frame[CASH].ffill().bfill().fillna(1.0)
+        prices[-1] = cash.to_numpy(dtype=np.float64)
+    dates = frame.index.to_numpy(dtype="datetime64[D]")
+    return Quotes(
+        path=path,
+        dates=dates,
+        symbols=(*columns, CASH),
+        prices=prices,
+        synthetic_cash=synthetic,
+    )
+
+
+def _to_date(value: np.datetime64) -> dt.date:
+    return dt.date.fromisoformat(str(value)[:10])

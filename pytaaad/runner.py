@@ -1,0 +1,172 @@
+"""``pytaaad run CONFIG``: one Monte Carlo job in the foreground, without a daemon."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import multiprocessing
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pytaaad.backtest import job
+from pytaaad.backtest.job import JobSpec, TrialResult
+from pytaaad.config import load_settings
+from pytaaad.errors import ConfigError, PytaaadError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+TASKS_PER_WORKER = 6
+SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytaaad run",
+        description=(
+            "Run the Monte Carlo backtest of one PyTAAA config in the foreground and "
+            "write its outputs (PNGs and report to Valuation.webpage, values, CSV and "
+            "summary to Valuation.performance_store). No daemon needed."
+        ),
+    )
+    parser.add_argument("config", type=Path, help="PyTAAA JSON config file")
+    parser.add_argument(
+        "--trials", type=_positive, help="number of trials (default: config, else 51)"
+    )
+    parser.add_argument(
+        "--seed", type=_non_negative, help="random seed (default: config, else random)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: CPU count; 1 runs everything in this process)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bar"
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"pytaaad run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    spec = job.make_spec(settings, args.trials, args.seed)
+    try:
+        outputs = run_job(spec, args.workers, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(
+            "pytaaad run: interrupted; previous outputs left as they were",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except PytaaadError as exc:
+        print(f"pytaaad run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{spec.trials} trials, seed {spec.seed}")
+    for path in outputs:
+        print(path)
+    return EXIT_OK
+
+
+def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
+    """Run every trial, render and publish the outputs; return the published paths."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    token = f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    bar = tqdm(total=spec.trials, unit="trial", disable=not progress, file=sys.stderr)
+    with bar, _executor(workers) as pool:
+        results = _run_trials(pool, spec, workers, bar.update)
+        timings["trials_seconds"] = time.perf_counter() - started
+        bar.set_postfix_str("rendering")
+        renders = [
+            pool.submit(job.render_outputs, spec, results, token, timings, parts)
+            for parts in job.RENDER_TASKS
+        ]
+        try:
+            pairs = [pair for future in renders for pair in future.result()]
+        except BaseException:
+            job.discard_staging(job.staging_dirs(spec, token))
+            raise
+    job.publish_outputs(pairs)
+    return [final for _, final in pairs]
+
+
+def _run_trials(
+    pool: Executor, spec: JobSpec, workers: int, advance: Callable[[int], object]
+) -> list[TrialResult]:
+    size = max(1, math.ceil(spec.trials / (workers * TASKS_PER_WORKER)))
+    chunks = job.trial_chunks(spec, workers, chunk_size=size)
+    futures: list[Future[list[TrialResult]]] = [
+        pool.submit(job.run_trials, spec, chunk) for chunk in chunks
+    ]
+    results: list[TrialResult] = []
+    try:
+        for future in as_completed(futures):
+            chunk_results = future.result()
+            results.extend(chunk_results)
+            advance(len(chunk_results))
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return results
+
+
+def _executor(workers: int) -> Executor:
+    if workers == 1:
+        return _InlineExecutor()
+    for name in SINGLE_THREAD_ENV:
+        os.environ.setdefault(name, "1")
+    context = multiprocessing.get_context("forkserver")
+    # Import the numeric stack once in the fork server rather than in every worker.
+    context.set_forkserver_preload(["pytaaad.backtest.job"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at submission, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future[object] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
