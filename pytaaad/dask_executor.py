@@ -128,9 +128,10 @@ class DaskExecutor:
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
         pairs: OutputPairs = await self._run(
-            handle, _render_task, kind, spec, results, token, timings
+            handle, _render_task, kind, spec, results, token, timings, part
         )
         return pairs
 
@@ -252,10 +253,11 @@ def _render_task(
     results: list[Any],
     token: str,
     timings: dict[str, float],
+    part: Any,
     *,
     ref: _Ref,
 ) -> OutputPairs | _Stopped:
-    """Runs on a Dask worker: the render task of a job."""
+    """Runs on a Dask worker: one render task of a job."""
     if Event(ref.stop_event).is_set():
         return _Stopped("stopped before rendering outputs")
-    return kind.render_outputs(spec, results, token, timings)
+    return kind.render_outputs(spec, results, token, timings, part)

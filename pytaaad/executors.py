@@ -90,8 +90,9 @@ class Executor(Protocol):
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
-        """Run the render task of a job; return its (staged, final) output pairs."""
+        """Run one render task of a job; return its (staged, final) output pairs."""
         ...
 
     def stop_job(self, handle: JobHandle, reason: str) -> None:
@@ -251,6 +252,7 @@ class LocalExecutor:
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
         pairs: OutputPairs = await self._run(
             handle,
@@ -260,6 +262,7 @@ class LocalExecutor:
             results=results,
             token=token,
             timings=timings,
+            part=part,
         )
         return pairs
 

@@ -2,9 +2,9 @@
 
 A kind is a stateless, picklable object. The daemon calls ``prepare`` (cheap, on the
 event loop) and ``chunks``; workers call ``run_trials`` once per chunk and
-``render_outputs`` once per job; the daemon then publishes or discards what was
-rendered. The Monte Carlo backtest (``pytaaad.montecarlo``) and the controllable test
-job (``pytaaad.testjob``) implement it.
+``render_outputs`` once per render part; the daemon then publishes or discards what
+was rendered. The Monte Carlo backtest (``pytaaad.montecarlo``) and the controllable
+test job (``pytaaad.testjob``) implement it.
 """
 
 from __future__ import annotations
@@ -71,16 +71,22 @@ class JobKind(Protocol[SpecT]):
         """
         ...
 
+    def render_parts(self, spec: SpecT) -> list[Any]:
+        """The render tasks, run at once: one picklable part for each."""
+        ...
+
     def render_outputs(
         self,
         spec: SpecT,
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
-        """Write every output into ``staging_dirs(spec, token)``.
+        """Write one part of the outputs into ``staging_dirs(spec, token)``.
 
-        Returns (staged, final) path pairs.
+        ``results`` holds every trial's result in trial order. Returns (staged, final)
+        path pairs.
         """
         ...
 

@@ -31,7 +31,7 @@ class MonteCarloKind:
         return PreparedJob(
             spec=spec,
             config_sha256=settings.config_sha256,
-            data_fingerprint=backtest.quote_fingerprint(settings),  # type: ignore[attr-defined,unused-ignore]
+            data_fingerprint=backtest.quote_fingerprint(settings),
             freshness_hours=settings.freshness_hours,
             trials=spec.trials,
             output_dirs=tuple(
@@ -49,8 +49,10 @@ class MonteCarloKind:
         on_trial: OnTrial,
         should_stop: ShouldStop,
     ) -> list[Any]:
-        results: list[Any] = backtest.run_trials(spec, trial_ids, on_trial, should_stop)  # type: ignore[attr-defined,unused-ignore]
-        return results
+        return list(backtest.run_trials(spec, trial_ids, on_trial, should_stop))
+
+    def render_parts(self, spec: JobSpec) -> list[Any]:
+        return list(backtest.RENDER_TASKS)
 
     def render_outputs(
         self,
@@ -58,9 +60,9 @@ class MonteCarloKind:
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
-        pairs: OutputPairs = backtest.render_outputs(spec, results, token, timings)  # type: ignore[attr-defined,unused-ignore]
-        return pairs
+        return backtest.render_outputs(spec, results, token, timings, part)
 
     def staging_dirs(self, spec: JobSpec, token: str) -> list[Path]:
         return backtest.staging_dirs(spec, token)

@@ -13,11 +13,11 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -42,6 +42,8 @@ from pytaaad.roots import Roots
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_MARGIN_SECONDS = 3.0
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -258,20 +260,11 @@ class Scheduler:
             run.log.write(
                 f"running {run.job.trials_total} trials in {len(chunks)} tasks"
             )
-        failure: BaseException | None = None
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(
-                        self._executor.run_trials(run.handle, run.kind, spec, chunk)
-                    )
-                    for chunk in chunks
-                ]
-        except ExceptionGroup as errors:
-            failure = _most_telling(errors)
-        if failure is not None:
-            raise failure
-        return [result for task in tasks for result in task.result()]
+        results = await _all_or_first_error(
+            self._executor.run_trials(run.handle, run.kind, spec, chunk)
+            for chunk in chunks
+        )
+        return [result for chunk_results in results for result in chunk_results]
 
     async def _render_and_publish(
         self, run: _Run, results: list[Any], token: str
@@ -279,29 +272,34 @@ class Scheduler:
         assert run.handle is not None
         assert run.job.started_at is not None
         timings = {
-            "queued": run.job.started_at - run.job.queued_at,
-            "trials": time.time() - run.job.started_at,
+            "queued_seconds": run.job.started_at - run.job.queued_at,
+            "trials_seconds": time.time() - run.job.started_at,
         }
-        pairs = await self._executor.render(
-            run.handle,
-            run.kind,
-            run.prepared.spec,
-            results=results,
-            token=token,
-            timings=timings,
+        spec = run.prepared.spec
+        parts = await _all_or_first_error(
+            self._executor.render(
+                run.handle,
+                run.kind,
+                spec,
+                results=results,
+                token=token,
+                timings=timings,
+                part=part,
+            )
+            for part in run.kind.render_parts(spec)
         )
         job = run.job
         if job.state is not JobState.RUNNING or not self.table.is_current(job):
             return False
+        pairs = [pair for part_pairs in parts for pair in part_pairs]
         try:
             publish_outputs(pairs)
         except OSError as exc:
             raise OutputError(f"cannot move outputs into place: {exc}") from exc
         job.trials_done = job.trials_total
         outputs = [str(final) for _, final in pairs]
-        self._end(
-            run, JobState.SUCCEEDED, f"published {len(outputs)} outputs", None, outputs
-        )
+        reason = f"all {job.trials_total} trials done; outputs published"
+        self._end(run, JobState.SUCCEEDED, reason, None, outputs)
         return True
 
     def _fail(self, run: _Run, exc: Exception) -> None:
@@ -337,6 +335,22 @@ class Scheduler:
         run = self._runs.get(job.id)
         if run is not None and run.log is not None:
             run.log.write(f"{job.state}: {job.reason or '-'}")
+
+
+async def _all_or_first_error(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run the tasks of one job step at once; on an error, cancel the rest and raise it.
+
+    Raised outside the ``except`` block so the error does not carry the group along.
+    """
+    failure: Exception | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except ExceptionGroup as errors:
+        failure = _most_telling(errors)
+    if failure is not None:
+        raise failure
+    return [task.result() for task in tasks]
 
 
 def _most_telling(errors: ExceptionGroup[Exception]) -> Exception:

@@ -117,12 +117,16 @@ class ControlledJobKind:
             on_trial(trial)
         return list(trial_ids)
 
+    def render_parts(self, spec: ControlledSpec) -> list[Any]:
+        return ["text"]
+
     def render_outputs(
         self,
         spec: ControlledSpec,
         results: list[Any],
         token: str,
         timings: dict[str, float],
+        part: Any,
     ) -> OutputPairs:
         (staging,) = self.staging_dirs(spec, token)
         staging.mkdir(parents=True, exist_ok=True)

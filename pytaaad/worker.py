@@ -138,13 +138,14 @@ def render_outputs(
     results: list[Any],
     token: str,
     timings: dict[str, float],
+    part: Any,
     task: TaskRef,
 ) -> OutputPairs:
-    """Task entry point: write a job's outputs into its staging folders."""
+    """Task entry point: write one part of a job's outputs into its staging folders."""
     with _task_scope(task) as channel:
         if channel.stopped(task.slot):
             raise JobStopped("stopped before rendering outputs")
-        return kind.render_outputs(spec, results, token, timings)
+        return kind.render_outputs(spec, results, token, timings, part)
 
 
 @contextmanager

@@ -57,7 +57,7 @@ def test_trials_stop_at_the_boundary_when_asked(tmp_path: Path) -> None:
 def test_render_writes_only_into_staging(tmp_path: Path) -> None:
     """render_outputs writes into the staging folder and names the final path."""
     spec = KIND.prepare(_config(tmp_path, label="x"), None, None).spec
-    ((staged, final),) = KIND.render_outputs(spec, [0], "tok", {})
+    ((staged, final),) = KIND.render_outputs(spec, [0], "tok", {}, "text")
     assert staged.parent == KIND.staging_dirs(spec, "tok")[0]
     assert staged.read_text() == "label=x\ntrials=1\n"
     assert final == tmp_path / "out" / "job.txt"
