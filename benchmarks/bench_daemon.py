@@ -6,10 +6,12 @@ keeps its workers busy with one job, and prints:
 - the submit round trip (p50, p99, max) on a new connection per submit, as pytaaa-ctl
   makes it, and on one open connection;
 - the seconds from a replacing submit until the old job's workers stop using CPU
-  (targets: p99 submit at most 5 ms; replace-to-idle at most 0.5 s).
+  (targets: p99 submit at most 5 ms; replace-to-idle at most 0.5 s);
+- with ``--config`` (a Monte Carlo config), the seconds from a cancel of that job, in
+  the middle of its trials, until its workers stop using CPU.
 
 Usage: python benchmarks/bench_daemon.py [--submits N] [--replaces N]
-                                         [--trial-seconds S] [--workers N]
+           [--trial-seconds S] [--workers N] [--config MONTE_CARLO_CONFIG]
 """
 
 from __future__ import annotations
@@ -174,12 +176,29 @@ def replace_to_idle(
     )
 
 
+def cancel_to_idle(daemon: Daemon, config: Path, rounds: int) -> None:
+    times = []
+    for _ in range(rounds):
+        args = {"config": str(config.resolve()), "force": True, "trials": 400}
+        job = daemon.call("submit", **args)["job"]
+        while daemon.call("status", job=job["id"])["jobs"][0]["trials_done"] < 50:
+            time.sleep(0.05)
+        start = time.perf_counter()
+        daemon.call("cancel", job=job["id"])
+        times.append(seconds_until_idle(daemon, start))
+    print(
+        f"cancel of a Monte Carlo job until its CPU use stops ({rounds} runs): "
+        f"median {statistics.median(times):.3f} s, max {max(times):.3f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submits", type=int, default=500)
     parser.add_argument("--replaces", type=int, default=5)
     parser.add_argument("--trial-seconds", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--config", type=Path, help="a Monte Carlo config to cancel")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pytaaad-bench-") as temp:
         folder = Path(temp)
@@ -190,6 +209,8 @@ def main() -> None:
             replace_to_idle(
                 daemon, folder, args.replaces, args.trial_seconds, args.workers
             )
+            if args.config is not None:
+                cancel_to_idle(daemon, args.config, args.replaces)
         finally:
             daemon.stop()
 

@@ -241,6 +241,8 @@ def _trials_task(
     def on_trial(trial: int) -> None:
         node.log_event(PROGRESS_TOPIC, {"job": ref.job_id, "trial": trial})
 
+    if stop.is_set():
+        return _Stopped("stopped before its first trial")
     try:
         return kind.run_trials(spec, trial_ids, on_trial, stop.is_set)
     except JobStopped as exc:

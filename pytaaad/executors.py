@@ -117,6 +117,7 @@ class _LocalJob:
     handle: JobHandle
     slot: int
     tasks: dict[int, _Task] = field(default_factory=dict)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
     enforcer: asyncio.Task[None] | None = None
 
@@ -201,6 +202,8 @@ class LocalExecutor:
         return self._workers
 
     async def start(self) -> None:
+        # Spawned workers inherit the environment when they exec, before any import.
+        os.environ.update(worker.WORKER_ENVIRONMENT)
         self._loop = asyncio.get_running_loop()
         fd = self._progress_in.fileno()
         os.set_blocking(fd, False)
@@ -324,7 +327,7 @@ class LocalExecutor:
             try:
                 return await asyncio.wrap_future(task.future)
             except BrokenProcessPool:
-                report = await self._recover(task.pool)
+                report = await asyncio.shield(self._recover(task.pool))
             _raise_if_stopping(handle)
             crash = report.crash_of(task)
             if crash is not None:
@@ -348,6 +351,7 @@ class LocalExecutor:
             future.set_exception(exc)
         task = _Task(task_id, job, pool, future)
         self._tasks[task_id] = job.tasks[task_id] = task
+        job.settled.clear()
         future.add_done_callback(partial(self._on_done, task))
         return task
 
@@ -359,11 +363,17 @@ class LocalExecutor:
 
     def _settle(self, task: _Task) -> None:
         self._drain()
+        future = task.future
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+            # At once, even if nobody awaits this task any more (its job has ended).
+            self._recover(task.pool)
         self._tasks.pop(task.id, None)
         job = task.job
         job.tasks.pop(task.id, None)
-        if job.closing and not job.tasks:
-            self._release(job)
+        if not job.tasks:
+            job.settled.set()
+            if job.closing:
+                self._release(job)
 
     def _release(self, job: _LocalJob) -> None:
         if self._jobs.pop(job.handle.job_id, None) is None:
@@ -374,9 +384,8 @@ class LocalExecutor:
         self._free_slots.append(job.slot)
 
     async def _enforce_stop(self, job: _LocalJob) -> None:
-        pending = [asyncio.wrap_future(task.future) for task in job.tasks.values()]
-        if pending:
-            await asyncio.wait(pending, timeout=self._grace)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(job.settled.wait(), self._grace)
         self._drain()
         for task in list(job.tasks.values()):
             if task.process is not None and not task.future.done():
@@ -418,8 +427,8 @@ class LocalExecutor:
                     "progress callback of job %s failed", task.job.handle.job_id
                 )
 
-    async def _recover(self, pool: ProcessPoolExecutor) -> _BreakReport:
-        """Replace a broken pool once, and report how its workers ended."""
+    def _recover(self, pool: ProcessPoolExecutor) -> asyncio.Future[_BreakReport]:
+        """Replace a broken pool, once; the future tells how its workers ended."""
         report = self._reports.get(pool)
         if report is None:
             report = asyncio.get_running_loop().create_future()
@@ -427,7 +436,7 @@ class LocalExecutor:
             if self._pool is pool and not self._closing:
                 self._pool = self._new_pool()
             self._spawn(self._diagnose(pool, report))
-        return await asyncio.shield(report)
+        return report
 
     async def _diagnose(
         self, pool: ProcessPoolExecutor, report: asyncio.Future[_BreakReport]

@@ -130,7 +130,9 @@ class Scheduler:
         self._runs[job.id] = _Run(job, kind, prepared)
         if replaced is not None:
             self._wind_down(replaced)
-        self._start_ready()
+        # Starting a job rotates its log and hands tasks to the pool: work that the
+        # submit's reply need not wait for.
+        asyncio.get_running_loop().call_soon(self._start_ready)
         return job, replaced
 
     def cancel(self, job: Job, requester: str) -> Job:

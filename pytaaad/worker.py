@@ -16,7 +16,6 @@ import logging
 import os
 import select
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -84,10 +83,11 @@ _STATE = _WorkerState()
 
 
 def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
-    """Prepare a fresh worker process; the pool calls this before any task."""
-    if "numpy" in sys.modules:
-        logger.warning("numpy was imported before the BLAS thread limit was set")
-    os.environ.update(WORKER_ENVIRONMENT)
+    """Prepare a fresh worker process; the pool calls this before any task.
+
+    WORKER_ENVIRONMENT is already in place: the executor sets it before it spawns us,
+    since BLAS reads its thread count when numpy is first imported.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(daemon_pid)
     # A group of its own lets the daemon kill the worker and whatever its job started
@@ -121,6 +121,10 @@ def run_trials(
 ) -> list[Any]:
     """Task entry point: run one chunk of trials of a job."""
     with _task_scope(task) as channel:
+        # Checked here too: a kind may do costly set-up before its first trial, and a
+        # task that waited in the pool's queue should not pay it for nothing.
+        if channel.stopped(task.slot):
+            raise JobStopped("stopped before its first trial")
 
         def on_trial(trial_id: int) -> None:
             channel.send({"task": task.task_id, "trial": trial_id})
