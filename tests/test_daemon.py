@@ -383,11 +383,16 @@ async def test_test_jobs_need_the_hidden_flag(
     assert refused.code == "unknown_kind"
 
 
-async def test_workers_ignore_sigint(daemon: DaemonProcess) -> None:
-    """Worker processes ignore SIGINT, so a terminal's ^C reaches only the daemon."""
+async def test_workers_ignore_sigint_and_use_one_blas_thread(
+    daemon: DaemonProcess,
+) -> None:
+    """Workers ignore SIGINT, start with one BLAS thread and the Agg backend."""
     workers = [p for p in daemon.descendants() if "spawn_main" in " ".join(p.cmdline())]
     assert len(workers) == 2
     for worker in workers:
         status = Path(f"/proc/{worker.pid}/status").read_text()
         ignored = int(status.split("SigIgn:")[1].split()[0], 16)
         assert ignored & (1 << (signal.SIGINT - 1))
+        environment = worker.environ()
+        assert environment["OMP_NUM_THREADS"] == environment["MKL_NUM_THREADS"] == "1"
+        assert environment["MPLBACKEND"] == "Agg"
