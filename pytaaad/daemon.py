@@ -229,7 +229,7 @@ class Daemon:
 
     def _cancel(self, args: Mapping[str, Any], peer: Peer) -> dict[str, Any]:
         job = self._one_job(args)
-        self.scheduler.cancel(self.scheduler.table.get(job.id), f"a client, {peer}")
+        self.scheduler.cancel(job, f"a client, {peer}")
         return {"job": self.scheduler.describe(job)}
 
     def _logs(self, args: Mapping[str, Any], peer: Peer) -> dict[str, Any]:

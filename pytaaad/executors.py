@@ -47,6 +47,7 @@ MAX_TASK_ATTEMPTS = 3
 PROGRESS_READ_BYTES = 64 * 1024
 POOL_TEARDOWN_SECONDS = 5.0
 WARM_UP_SECONDS = 60.0
+CLOSE_SECONDS = 2.0
 
 
 @dataclass(eq=False)
@@ -307,7 +308,7 @@ class LocalExecutor:
         for job in list(self._jobs.values()):
             self.stop_job(job.handle, "the daemon is shutting down")
         if self._background:
-            await asyncio.wait(self._background, timeout=self._grace + 2.0)
+            await asyncio.wait(self._background, timeout=self._grace + CLOSE_SECONDS)
         pool, self._pool = self._pool, None
         if pool is not None:
             await self._shut_down(pool)
