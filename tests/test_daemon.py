@@ -106,6 +106,32 @@ async def test_killed_worker_crashes_only_its_job(
     assert finished["state"] == "succeeded"
 
 
+async def test_killed_worker_spares_the_job_on_the_other_worker(
+    daemon: DaemonProcess, configs: Path
+) -> None:
+    """A job whose task lost its pool to another job's crash runs it again."""
+    doomed = write_job_config(
+        configs, "doomed", trials=8, seconds_per_trial=0.5, chunk_size=8
+    )
+    bystander = write_job_config(
+        configs, "bystander", trials=3, seconds_per_trial=0.5, chunk_size=3
+    )
+    victim = (await daemon.submit(doomed))["job"]
+    other = (await daemon.submit(bystander))["job"]
+    await _running_on_workers(daemon, victim["id"], 1)
+    await _running_on_workers(daemon, other["id"], 1)
+    (pid,) = (await daemon.job(victim["id"]))["pids"]
+    os.kill(pid, signal.SIGKILL)
+    crashed = await daemon.wait_for_state(
+        victim["id"], "crashed", "failed", "succeeded"
+    )
+    assert crashed["state"] == "crashed"
+    survived = await daemon.wait_for_state(
+        other["id"], "succeeded", "failed", "crashed"
+    )
+    assert survived["state"] == "succeeded"
+
+
 async def test_killed_daemon_leaves_no_worker_and_restarts(
     start_daemon: StartDaemon, configs: Path
 ) -> None:
