@@ -132,19 +132,7 @@ def parse_options(argv: list[str], environ: Mapping[str, str] = os.environ) -> O
     """Read the command line and PYTAAAD_* variables; exit 2 if they are invalid."""
     parser = _parser()
     args = parser.parse_args(argv)
-    values: dict[str, Any] = {}
-    for name, flag, convert, repeatable, _ in _OPTIONS:
-        variable = "PYTAAAD_" + flag[2:].upper().replace("-", "_")
-        raw = getattr(args, name)
-        if raw is None and environ.get(variable):
-            raw = (
-                environ[variable].split(os.pathsep) if repeatable else environ[variable]
-            )
-        source = flag if getattr(args, name) is not None else variable
-        try:
-            values[name] = _convert(raw, convert, repeatable)
-        except ValueError as exc:
-            parser.error(f"{source}: {exc}")
+    values = _values(parser, args, environ)
     socket = values["socket"] or default_socket(environ)
     if socket is None:
         parser.error(
@@ -167,6 +155,27 @@ def parse_options(argv: list[str], environ: Mapping[str, str] = os.environ) -> O
         dask_scheduler=values["dask_scheduler"],
         enable_test_jobs=test_jobs,
     )
+
+
+def _values(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """Each option's value from its flag, else its variable, else None; converted."""
+    values: dict[str, Any] = {}
+    for name, flag, convert, repeatable, _ in _OPTIONS:
+        variable = "PYTAAAD_" + flag[2:].upper().replace("-", "_")
+        raw, source = getattr(args, name), flag
+        if raw is None and environ.get(variable):
+            raw, source = environ[variable], variable
+            if repeatable:
+                raw = raw.split(os.pathsep)
+        try:
+            values[name] = _convert(raw, convert, repeatable)
+        except ValueError as exc:
+            parser.error(f"{source}: {exc}")
+    return values
 
 
 def _convert(raw: Any, convert: _Convert, repeatable: bool) -> Any:

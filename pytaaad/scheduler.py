@@ -104,13 +104,7 @@ class Scheduler:
         """
         if self._closing:
             raise ShuttingDown("the daemon is shutting down and takes no new jobs")
-        kind = self._kinds.get(kind_name)
-        if kind is None:
-            raise UnknownJobKind(f"this daemon runs no job kind {kind_name!r}")
-        key = self._config_roots.check(config)
-        prepared = kind.prepare(key, trials, seed)
-        for folder in prepared.output_dirs:
-            self._output_roots.check(folder)
+        kind, key, prepared = self._prepare(config, kind_name, trials, seed)
         fresh_key = _fresh_key(kind.name, prepared, trials, seed)
         details = {
             "config_sha256": prepared.config_sha256,
@@ -118,15 +112,14 @@ class Scheduler:
             "trials_total": prepared.trials,
         }
         if not force:
-            last = self._history.last_success(str(key))
+            last = self._history.last_success(key)
             hours = prepared.freshness_hours
             reason = fresh_reason(last, fresh_key, hours, time.time())
             if reason is not None:
-                skipped = self.table.record_skipped(
-                    str(key), kind.name, reason, **details
-                )
-                return skipped, None
-        job, replaced = self.table.submit(str(key), kind.name, **details)
+                return self.table.record_skipped(
+                    key, kind.name, reason, **details
+                ), None
+        job, replaced = self.table.submit(key, kind.name, **details)
         self._runs[job.id] = _Run(job, kind, prepared)
         if replaced is not None:
             self._wind_down(replaced)
@@ -134,6 +127,19 @@ class Scheduler:
         # submit's reply need not wait for.
         asyncio.get_running_loop().call_soon(self._start_ready)
         return job, replaced
+
+    def _prepare(
+        self, config: Path, kind_name: str, trials: int | None, seed: int | None
+    ) -> tuple[JobKind[Any], str, PreparedJob[Any]]:
+        """Check the kind and the roots, and load the config; return the job key."""
+        kind = self._kinds.get(kind_name)
+        if kind is None:
+            raise UnknownJobKind(f"this daemon runs no job kind {kind_name!r}")
+        key = self._config_roots.check(config)
+        prepared = kind.prepare(key, trials, seed)
+        for folder in prepared.output_dirs:
+            self._output_roots.check(folder)
+        return kind, str(key), prepared
 
     def cancel(self, job: Job, requester: str) -> Job:
         self.table.cancel(job, f"cancelled by {requester}")
@@ -290,10 +296,13 @@ class Scheduler:
             )
             for part in run.kind.render_parts(spec)
         )
+        return self._publish(run, [pair for pairs in parts for pair in pairs])
+
+    def _publish(self, run: _Run, pairs: list[tuple[Path, Path]]) -> bool:
+        """Move the staged outputs into place, if the job is still the newest."""
         job = run.job
         if job.state is not JobState.RUNNING or not self.table.is_current(job):
             return False
-        pairs = [pair for part_pairs in parts for pair in part_pairs]
         try:
             publish_outputs(pairs)
         except OSError as exc:
