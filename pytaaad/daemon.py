@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +46,7 @@ LOG_FOLDER = "logs"
 DEFAULT_LOG_LINES = 100
 DEFAULT_HISTORY_ROWS = 50
 CHECKPOINT_SECONDS = 30.0
+BACKGROUND_IMPORTS = ("pytaaad.backtest.job",)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -127,6 +130,7 @@ class Daemon:
             stack.callback(history.close)
             checkpoints = loop.create_task(_checkpoint_periodically(history))
             stack.callback(checkpoints.cancel)
+            _import_in_background(BACKGROUND_IMPORTS)
             server = Server(options.socket, self._policy, self._handle)
             stack.push_async_callback(server.close)
             executor = _make_executor(options)
@@ -256,6 +260,23 @@ class Daemon:
         raise UnknownJob("name a job with 'job' (its id) or 'config' (its path)")
 
 
+def _import_in_background(modules: tuple[str, ...]) -> None:
+    """Import what the first Monte Carlo job needs without holding up the loop.
+
+    Until it is done, a first Monte Carlo submit waits on the import lock. A daemon
+    thread, so that a daemon stopped within its first second does not wait for it.
+    """
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                logger.exception("cannot import %s", name)
+
+    threading.Thread(target=run, name="background-imports", daemon=True).start()
+
+
 async def _checkpoint_periodically(history: History) -> None:
     while True:
         await asyncio.sleep(CHECKPOINT_SECONDS)
@@ -274,8 +295,7 @@ def _make_executor(options: Options) -> Executor:
                 f"the dask executor needs the pytaaad[dask] extra ({exc})"
             ) from exc
         return DaskExecutor(options.workers, options.grace, options.dask_scheduler)
-    warm = tuple(type(kind).__module__ for kind in _job_kinds(options).values())
-    return LocalExecutor(options.workers, options.grace, warm_modules=warm)
+    return LocalExecutor(options.workers, options.grace)
 
 
 def _job_kinds(options: Options) -> dict[str, JobKind[Any]]:

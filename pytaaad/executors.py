@@ -46,7 +46,7 @@ STOP_SLOTS = 1024
 MAX_TASK_ATTEMPTS = 3
 PROGRESS_READ_BYTES = 64 * 1024
 POOL_TEARDOWN_SECONDS = 5.0
-WARM_UP_SECONDS = 60.0
+START_SECONDS = 60.0
 CLOSE_SECONDS = 2.0
 
 
@@ -174,11 +174,9 @@ class LocalExecutor:
         self,
         workers: int,
         grace_seconds: float = GRACE_SECONDS,
-        warm_modules: tuple[str, ...] = (),
     ) -> None:
         self._workers = workers
         self._grace = grace_seconds
-        self._warm_modules = warm_modules
         self._context = multiprocessing.get_context("spawn")
         self._board = self._context.RawArray(ctypes.c_ubyte, STOP_SLOTS)
         self._free_slots = list(range(STOP_SLOTS - 1, -1, -1))
@@ -210,12 +208,15 @@ class LocalExecutor:
         os.set_blocking(fd, False)
         self._loop.add_reader(fd, self._drain)
         self._pool = self._new_pool()
-        warm = [
-            asyncio.wrap_future(self._pool.submit(worker.warm_up, self._warm_modules))
+        # One task per worker starts them all now, so that a worker that cannot start
+        # stops the daemon rather than its first job. A job's own modules are imported
+        # by its first task in each worker.
+        started = [
+            asyncio.wrap_future(self._pool.submit(os.getpid))
             for _ in range(self._workers)
         ]
         try:
-            pids = await asyncio.wait_for(asyncio.gather(*warm), WARM_UP_SECONDS)
+            pids = await asyncio.wait_for(asyncio.gather(*started), START_SECONDS)
         except Exception as exc:
             raise ExecutorError(f"worker processes did not start: {exc!r}") from exc
         logger.info("started %d worker processes: %s", self._workers, sorted(set(pids)))

@@ -2,7 +2,8 @@
 
 Everything here runs on the event loop. ``submit``, ``cancel`` and ``status`` are plain
 synchronous methods, so a request never waits for work and two requests can never
-interleave halfway through a replace.
+interleave halfway through a replace. The publishing helpers of
+``pytaaad.backtest.job`` are imported where used, as in ``pytaaad.montecarlo``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any, TypeVar
 
 import orjson
 
-from pytaaad.backtest.job import discard_staging, publish_outputs
 from pytaaad.errors import (
     ExecutorError,
     HistoryError,
@@ -252,7 +252,7 @@ class Scheduler:
             self._fail(run, exc)
         finally:
             if not published:
-                discard_staging(run.kind.staging_dirs(run.prepared.spec, token))
+                _discard(run.kind.staging_dirs(run.prepared.spec, token))
             assert run.handle is not None
             assert run.log is not None
             self._executor.close_job(run.handle)
@@ -303,6 +303,8 @@ class Scheduler:
         job = run.job
         if job.state is not JobState.RUNNING or not self.table.is_current(job):
             return False
+        from pytaaad.backtest.job import publish_outputs
+
         try:
             publish_outputs(pairs)
         except OSError as exc:
@@ -362,6 +364,14 @@ async def _all_or_first_error(coroutines: Iterable[Coroutine[Any, Any, T]]) -> l
     if failure is not None:
         raise failure
     return [task.result() for task in tasks]
+
+
+def _discard(folders: list[Path]) -> None:
+    """Remove staging folders; most jobs that end unpublished never made any."""
+    if any(folder.exists() for folder in folders):
+        from pytaaad.backtest.job import discard_staging
+
+        discard_staging(folders)
 
 
 def _most_telling(errors: ExceptionGroup[Exception]) -> Exception:

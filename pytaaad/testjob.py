@@ -31,7 +31,6 @@ from typing import Any
 
 import orjson
 
-from pytaaad.backtest.job import STAGING_PREFIX
 from pytaaad.config import DEFAULT_FRESHNESS_HOURS
 from pytaaad.errors import ConfigError, JobStopped
 from pytaaad.kinds import OnTrial, OutputPairs, PreparedJob, ShouldStop
@@ -41,6 +40,9 @@ logger = logging.getLogger(__name__)
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_TRIALS = 10_000
 CHILD_SLEEP_SECONDS = 600
+# The Monte Carlo job's prefix, spelled out so that test workers need not import the
+# numeric stack that comes with pytaaad.backtest.job.
+STAGING_PREFIX = ".pytaaad-staging-"
 _OPTIONAL_TRIALS = (
     "hang_at_trial",
     "fail_at_trial",

@@ -11,7 +11,6 @@ and the job's tasks read before every trial.
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 import os
 import select
@@ -107,13 +106,6 @@ def _die_with_parent(daemon_pid: int) -> None:
     # The daemon may have died between our start and the prctl: then no signal comes.
     if os.getppid() != daemon_pid:
         os._exit(1)
-
-
-def warm_up(modules: tuple[str, ...]) -> int:
-    """Import the modules jobs will need, so the first job does not pay for it."""
-    for name in modules:
-        importlib.import_module(name)
-    return os.getpid()
 
 
 def run_trials(
