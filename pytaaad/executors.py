@@ -195,6 +195,8 @@ class LocalExecutor:
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._ready: set[int] = set()
+        self._all_ready = asyncio.Event()
 
     @property
     def workers(self) -> int:
@@ -208,18 +210,23 @@ class LocalExecutor:
         os.set_blocking(fd, False)
         self._loop.add_reader(fd, self._drain)
         self._pool = self._new_pool()
-        # One task per worker starts them all now, so that a worker that cannot start
-        # stops the daemon rather than its first job. A job's own modules are imported
-        # by its first task in each worker.
+        # The pool starts a process per task while none is idle: one task per worker
+        # starts them all now, so that a worker that cannot start stops the daemon
+        # rather than its first job. Each worker reports once its set-up is done. A
+        # job's own modules are imported by its first task in each worker.
         started = [
             asyncio.wrap_future(self._pool.submit(os.getpid))
             for _ in range(self._workers)
         ]
         try:
-            pids = await asyncio.wait_for(asyncio.gather(*started), START_SECONDS)
+            await asyncio.wait_for(
+                asyncio.gather(self._all_ready.wait(), *started), START_SECONDS
+            )
         except Exception as exc:
             raise ExecutorError(f"worker processes did not start: {exc!r}") from exc
-        logger.info("started %d worker processes: %s", self._workers, sorted(set(pids)))
+        logger.info(
+            "started %d worker processes: %s", self._workers, sorted(self._ready)
+        )
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -414,6 +421,11 @@ class LocalExecutor:
             self._dispatch(orjson.loads(line))
 
     def _dispatch(self, message: dict[str, int]) -> None:
+        if "ready" in message:
+            self._ready.add(message["ready"])
+            if len(self._ready) >= self._workers:
+                self._all_ready.set()
+            return
         task = self._tasks.get(message["task"])
         if task is None:
             return

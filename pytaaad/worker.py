@@ -96,6 +96,7 @@ def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
     os.nice(WORKER_NICENESS)
     logging.getLogger().setLevel(logging.INFO)
     _STATE.channel = _Channel(progress, board)
+    _STATE.channel.send({"ready": os.getpid()})
 
 
 def _die_with_parent(daemon_pid: int) -> None:
