@@ -1,9 +1,9 @@
 """The pytaaad daemon: options, single-instance lock, lifecycle and request handlers.
 
-Start-up order: lock, history, workers, scheduler, then the socket, so a client that can
-connect is served at once. Shutdown (SIGTERM, SIGINT or the ``shutdown`` op) runs the
-same steps backwards: stop accepting, interrupt jobs, stop workers, close the history,
-remove the socket, release the lock.
+Start-up order: lock, history, scheduler, workers (while the engine imports in a
+thread), then the socket, so a client that can connect is served at once. Shutdown
+(SIGTERM, SIGINT or the ``shutdown`` op) runs the same steps backwards: stop accepting,
+interrupt jobs, stop workers, close the history, remove the socket, release the lock.
 """
 
 from __future__ import annotations
