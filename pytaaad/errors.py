@@ -34,3 +34,103 @@ class JobStopped(PytaaadError):
     """A job was asked to stop (replaced or cancelled) at a trial boundary."""
 
     code = "stopped"
+
+
+class ProtocolError(PytaaadError):
+    """A client sent a frame that is not a valid version 1 request.
+
+    ``request_id`` is the client's request id when the frame was readable enough.
+    """
+
+    code = "bad_request"
+    request_id: str | int | None = None
+
+
+class BadJson(ProtocolError):
+    """A frame is not a JSON object."""
+
+    code = "bad_json"
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame is longer than the protocol's limit."""
+
+    code = "frame_too_large"
+
+
+class UnknownOp(ProtocolError):
+    """A request names an operation the daemon does not have."""
+
+    code = "unknown_op"
+
+
+class UnsupportedVersion(ProtocolError):
+    """A request speaks a protocol version the daemon does not."""
+
+    code = "bad_version"
+
+
+class AccessDenied(PytaaadError):
+    """A peer's credentials are not on the daemon's allow-list."""
+
+    code = "permission_denied"
+
+
+class PathNotAllowed(PytaaadError):
+    """A config or output path lies outside the configured roots."""
+
+    code = "path_not_allowed"
+
+
+class UnknownJobKind(PytaaadError):
+    """A submit names a job kind this daemon does not run."""
+
+    code = "unknown_kind"
+
+
+class UnknownJob(PytaaadError):
+    """No job has the requested id or config."""
+
+    code = "not_found"
+
+
+class JobNotInFlight(PytaaadError):
+    """A cancel names a job that has already ended."""
+
+    code = "not_in_flight"
+
+
+class IllegalTransition(PytaaadError):
+    """A job was asked to move to a state its current state cannot reach."""
+
+    code = "illegal_transition"
+
+
+class ShuttingDown(PytaaadError):
+    """The daemon is stopping and takes no new work."""
+
+    code = "shutting_down"
+
+
+class WorkerCrashed(PytaaadError):
+    """A worker process died while running a task of the job."""
+
+    code = "worker_crashed"
+
+
+class ExecutorError(PytaaadError):
+    """The executor cannot take the job (for example, no stop slot is free)."""
+
+    code = "executor_failed"
+
+
+class HistoryError(PytaaadError):
+    """The job history database cannot be opened or written."""
+
+    code = "history_failed"
+
+
+class AlreadyRunning(PytaaadError):
+    """Another daemon holds the lock of the requested socket."""
+
+    code = "already_running"

@@ -1,15 +1,21 @@
-"""Shared fixtures: synthetic quote stores, config files and the real shared data."""
+"""Shared fixtures: synthetic quote stores, configs, the real shared data, daemons.
+
+Daemon fixtures start real daemons on sockets under tmp_path and always stop them.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.helpers import DaemonProcess
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
@@ -100,3 +106,62 @@ def golden() -> Path:
     if not (GOLDEN / "naz100_hma.mc.params").is_file():
         pytest.skip("golden files not found in ../shared/golden")
     return GOLDEN
+
+
+StartDaemon = Callable[..., DaemonProcess]
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
+    """Start daemons on demand; each is shut down after the test, and must exit 0."""
+    started: list[DaemonProcess] = []
+
+    def start(*extra: str, **options: Any) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path, *extra, **options)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    failures = []
+    for daemon in started:
+        was_running = daemon.process.poll() is None
+        code = daemon.stop()
+        if was_running and code != 0:
+            failures.append(f"daemon {daemon.pid} exited {code}:\n{daemon.log()}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture
+def daemon(start_daemon: StartDaemon) -> DaemonProcess:
+    """One daemon with two workers that runs test jobs."""
+    return start_daemon()
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> Path:
+    """The folder the daemon accepts configs from."""
+    folder = tmp_path / "configs"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """One daemon for the tests that neither stop it nor kill its workers."""
+    root = tmp_path_factory.mktemp("shared")
+    daemon = DaemonProcess(root, roots=(root, root))
+    yield daemon
+    code = daemon.stop()
+    assert code == 0, f"shared daemon exited {code}:\n{daemon.log()}"
+
+
+@pytest.fixture
+def shared_configs(
+    shared_daemon: DaemonProcess, request: pytest.FixtureRequest
+) -> Path:
+    """This test's own config folder within the shared daemon's roots."""
+    name = re.sub(r"\W+", "_", request.node.name)
+    folder = shared_daemon.root / name / "configs"
+    folder.mkdir(parents=True)
+    (folder.parent / "out").mkdir()
+    return folder
