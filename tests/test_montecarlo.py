@@ -15,6 +15,7 @@ def _naz100_config(configs: Path, quotes: Path, out: Path) -> Path:
     valuation = document["Valuation"]
     valuation.pop("symbols_file", None)
     valuation["quotes_file"] = str(quotes)
+    valuation["backtest_start"] = "1991-01-02"
     valuation["webpage"] = str(out / "webpage")
     valuation["performance_store"] = str(out / "store")
     path = configs / "naz100.json"

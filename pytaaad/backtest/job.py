@@ -12,6 +12,7 @@ Everything here is picklable and free of asyncio, so it runs in any worker proce
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".pytaaad-staging-"
 MARKETS_PER_PROCESS = 2
+PLANS_PER_PROCESS = 8
 MIN_TRADING_DAYS_AFTER_WARMUP = 21
 
 FloatArray = npt.NDArray[np.float64]
@@ -163,9 +165,12 @@ def run_trials(
     return results
 
 
-def trial_plan(spec: JobSpec) -> list[StrategyParams]:
-    """The parameters of every trial of ``spec`` (trial 0: the config)."""
-    return trials.plan_trials(spec.settings, spec.trials, spec.seed)
+@functools.lru_cache(maxsize=PLANS_PER_PROCESS)
+def trial_plan(spec: JobSpec) -> tuple[StrategyParams, ...]:
+    """The parameters of every trial of ``spec`` (trial 0: the config), memoised so
+    that each chunk of a job does not draw the whole plan again.
+    """
+    return tuple(trials.plan_trials(spec.settings, spec.trials, spec.seed))
 
 
 def check_history(

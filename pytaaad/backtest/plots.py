@@ -63,8 +63,8 @@ def render(data: FigureData, start: int, path: Path, heading: str) -> None:
     and save it as a PNG at ``path``.
     """
     dates = list(data.dates[start:].astype("datetime64[D]").astype(dt.date))
-    trials = data.trials[:, start:] / data.trials[:, start : start + 1] * 10_000.0
-    hold = data.buy_and_hold[start:] / data.buy_and_hold[start] * 10_000.0
+    trials = _rebased(data.trials[:, start:])
+    hold = _rebased(data.buy_and_hold[None, start:])[0]
     figure = Figure(figsize=FIGURE_INCHES, dpi=DPI)
     FigureCanvasAgg(figure)
     # Fixed axes boxes (figure fractions): a layout engine would cost a second draw.
@@ -105,7 +105,9 @@ def _draw_values(
     axes.plot(x, hold, color=HOLD_COLOUR, lw=2.0, label="Buy and hold (equal weight)")
     axes.plot(x, trials[0], color=CONFIG_COLOUR, lw=2.2, label="Config trial")
     axes.set_yscale("log")
-    _dollar_axis(axes, min(lows.min(), hold.min()), max(highs.max(), trials.max()))
+    positive = trials[trials > 0]
+    low = min(positive.min(initial=10_000.0), hold[hold > 0].min(initial=10_000.0))
+    _dollar_axis(axes, low, max(highs.max(), trials.max()))
     axes.set_ylabel("Value of $10,000 (log scale)", fontsize=10)
     axes.grid(True, which="major", color="#dddddd", lw=0.6)
     axes.legend(loc="upper left", fontsize=8.5, framealpha=0.9)
@@ -189,6 +191,17 @@ def _draw_breadth(axes: Axes, dates: list[dt.date], share: FloatArray) -> None:
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.tick_params(labelsize=9)
+
+
+def _rebased(values: FloatArray) -> FloatArray:
+    """Each row scaled to 10,000 on its first day. A row already worth nothing there
+    (a trial that lost everything to trade costs) stays at zero, which a log axis
+    leaves out.
+    """
+    first = values[:, :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled: FloatArray = np.where(first > 0, values / first * 10_000.0, 0.0)
+    return scaled
 
 
 def _rolling_mean(values: FloatArray, days: int) -> FloatArray:
