@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -18,12 +19,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import uvloop
 from filelock import FileLock, Timeout
 
-from pytaaad import __version__
+from pytaaad import __version__, systemd
 from pytaaad.errors import AlreadyRunning, HistoryError, PytaaadError, UnknownJob
 from pytaaad.executors import Executor, LocalExecutor
 from pytaaad.history import History
@@ -72,27 +74,51 @@ def configure_logging(level: str) -> None:
 async def serve(options: Options) -> None:
     """Hold the socket's lock and run a daemon until it stops."""
     policy = PeerPolicy(options.allow_group)
-    prepare_directory(options.socket.parent, policy.gid)
-    lock = FileLock(str(options.socket) + LOCK_SUFFIX)
+    inherited = _socket_from_systemd()
+    path = systemd.socket_path(inherited) if inherited is not None else options.socket
+    if path is None:
+        raise PytaaadError("no socket path and no socket passed by systemd")
+    options = dataclasses.replace(options, socket=path)
+    prepare_directory(path.parent, policy.gid)
+    lock = FileLock(str(path) + LOCK_SUFFIX)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise AlreadyRunning(
-            f"another pytaaad daemon is serving {options.socket} "
+            f"another pytaaad daemon is serving {path} "
             f"(it holds {lock.lock_file}); not starting a second one"
         ) from None
     try:
-        await Daemon(options, policy).run()
+        await Daemon(options, path, policy, inherited).run()
     finally:
         lock.release()
+
+
+def _socket_from_systemd() -> socket.socket | None:
+    try:
+        sock = systemd.inherited_socket()
+    except (OSError, ValueError) as exc:
+        raise PytaaadError(f"cannot use the socket passed by systemd: {exc}") from exc
+    if sock is not None:
+        logger.info("serving the socket passed by systemd: %s", sock.getsockname())
+    return sock
 
 
 class Daemon:
     """One daemon's life: start the parts, serve until asked to stop, stop the parts."""
 
-    def __init__(self, options: Options, policy: PeerPolicy) -> None:
+    def __init__(
+        self,
+        options: Options,
+        socket_path: Path,
+        policy: PeerPolicy,
+        inherited: socket.socket | None = None,
+    ) -> None:
         self.options = options
+        self.socket_path = socket_path
         self._policy = policy
+        self._inherited = inherited
+        self._notifier = systemd.Notifier()
         self._stop = asyncio.Event()
         self._stop_reason = "stopped"
         self._started = time.monotonic()
@@ -129,7 +155,9 @@ class Daemon:
             stack.callback(history.close)
             checkpoints = loop.create_task(_checkpoint_periodically(history))
             stack.callback(checkpoints.cancel)
-            server = Server(options.socket, self._policy, self._handle)
+            server = Server(
+                self.socket_path, self._policy, self._handle, self._inherited
+            )
             stack.push_async_callback(server.close)
             executor = _make_executor(options)
             stack.push_async_callback(executor.close)
@@ -143,9 +171,11 @@ class Daemon:
             stack.callback(server.stop_accepting)
             await server.start()
             self._announce_ready()
+            reporter = loop.create_task(self._notifier.keep_alive(self._status_line))
+            stack.callback(reporter.cancel)
             await self._stop.wait()
             logger.info("shutting down: %s", self._stop_reason)
-            _notify_systemd("STOPPING=1")
+            self._notifier.notify("STOPPING=1")
         logger.info("stopped")
 
     def _start_scheduler(self, history: History, executor: Executor) -> Scheduler:
@@ -168,11 +198,11 @@ class Daemon:
         return self._scheduler
 
     def _announce_ready(self) -> None:
-        _notify_systemd("READY=1")
+        self._notifier.notify("READY=1")
         logger.info(
             "pytaaad %s serving %s: pid %s, %d workers, at most %d running jobs",
             __version__,
-            self.options.socket,
+            self.socket_path,
             os.getpid(),
             self.options.workers,
             self.options.max_jobs,
@@ -183,6 +213,19 @@ class Daemon:
         ):
             if not roots:
                 logger.warning("no roots given for %s: any path is accepted", what)
+
+    def _status_line(self) -> str:
+        """One line for systemctl status: job counts and the latest finished job."""
+        table = self.scheduler.table
+        line = f"{table.running_count} running, {table.queued_count} queued"
+        finished = [job for job in table if job.finished_at is not None]
+        if finished:
+            last = max(finished, key=lambda job: job.finished_at or 0.0)
+            name = os.path.basename(last.key)
+            line += (
+                f"; last: job {last.id} {name} {last.state} in {last.elapsed():.1f}s"
+            )
+        return line
 
     async def _interrupt_jobs(self, scheduler: Scheduler) -> None:
         await scheduler.shutdown(f"the daemon is shutting down ({self._stop_reason})")
@@ -295,17 +338,3 @@ def _job_kinds(options: Options) -> dict[str, JobKind[Any]]:
 
         kinds.append(ControlledJobKind())
     return {kind.name: kind for kind in kinds}
-
-
-def _notify_systemd(state: str) -> None:
-    """Tell systemd (Type=notify) about a state change; a no-op outside systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(state.encode(), address)
-        except OSError as exc:
-            logger.warning("cannot notify systemd at %s: %s", address, exc)

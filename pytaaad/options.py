@@ -30,7 +30,7 @@ EXECUTORS = ("local", "dask")
 class Options:
     """Everything the daemon is told at start."""
 
-    socket: Path
+    socket: Path | None
     state_dir: Path
     workers: int
     max_jobs: int
@@ -134,7 +134,7 @@ def parse_options(argv: list[str], environ: Mapping[str, str] = os.environ) -> O
     args = parser.parse_args(argv)
     values = _values(parser, args, environ)
     socket = values["socket"] or default_socket(environ)
-    if socket is None:
+    if socket is None and "LISTEN_FDS" not in environ:
         parser.error(
             "no socket path: give --socket or set PYTAAAD_SOCKET, RUNTIME_DIRECTORY "
             "or XDG_RUNTIME_DIR"

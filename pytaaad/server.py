@@ -134,17 +134,27 @@ def bind_socket(path: Path, gid: int | None) -> socket.socket:
 class Server:
     """Serves requests on a Unix socket until closed; each request gets one reply."""
 
-    def __init__(self, path: Path, policy: PeerPolicy, handler: Handler) -> None:
+    def __init__(
+        self,
+        path: Path,
+        policy: PeerPolicy,
+        handler: Handler,
+        inherited: socket.socket | None = None,
+    ) -> None:
         self.path = path
         self._policy = policy
         self._handler = handler
+        self._inherited = inherited
         self._server: asyncio.AbstractServer | None = None
         self._inode: int | None = None
         self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        sock = bind_socket(self.path, self._policy.gid)
-        self._inode = self.path.stat().st_ino
+        # A socket from systemd belongs to its socket unit: serve it, never unlink it.
+        sock = self._inherited
+        if sock is None:
+            sock = bind_socket(self.path, self._policy.gid)
+            self._inode = self.path.stat().st_ino
         self._server = await asyncio.start_unix_server(
             self._serve, sock=sock, limit=MAX_FRAME_BYTES
         )
