@@ -40,6 +40,21 @@ BASE_VALUATION: dict[str, Any] = {
 }
 
 
+# The legacy Nasdaq-100 model (HMAs), without its paths.
+NAZ100_HMA: dict[str, Any] = {
+    "stockList": "Naz100",
+    "uptrendSignalMethod": "HMAs",
+    "numberStocksTraded": 8,
+    "monthsToHold": 1,
+    "LongPeriod": 245,
+    "MA1": 152,
+    "MA2": 17,
+    "MA3": 21,
+    "sma2factor": 2.144,
+    "trade_cost": 7.95,
+}
+
+
 def random_walk(n_symbols: int, n_days: int, seed: int = 0) -> pd.DataFrame:
     """Synthetic daily closes: geometric random walks on business days from 2015."""
     rng = np.random.default_rng(seed)

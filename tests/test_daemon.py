@@ -14,7 +14,7 @@ import orjson
 import psutil
 import pytest
 
-from tests.conftest import StartDaemon
+from tests.conftest import NAZ100_HMA, StartDaemon
 from tests.helpers import (
     DaemonProcess,
     RequestFailed,
@@ -328,19 +328,10 @@ async def test_cancel_of_a_finished_job_is_refused(
 
 def _montecarlo_config(folder: Path, name: str, **changes: object) -> Path:
     valuation: dict[str, object] = {
+        **NAZ100_HMA,
         "quotes_file": "quotes.csv",
         "webpage": "../out/web",
         "performance_store": "../out/store",
-        "stockList": "Naz100",
-        "uptrendSignalMethod": "HMAs",
-        "numberStocksTraded": 8,
-        "monthsToHold": 1,
-        "LongPeriod": 245,
-        "MA1": 152,
-        "MA2": 17,
-        "MA3": 21,
-        "sma2factor": 2.14,
-        "trade_cost": 7.95,
     }
     valuation.update(changes)
     valuation = {key: value for key, value in valuation.items() if value is not None}

@@ -13,7 +13,7 @@ import pytest
 from pytaaad.backtest import job, outputs, plots
 from pytaaad.config import load_settings
 from pytaaad.errors import JobStopped, QuoteDataError
-from tests.conftest import ConfigFactory
+from tests.conftest import NAZ100_HMA, ConfigFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -114,16 +114,7 @@ def test_seed_and_trials_come_from_request_then_config(
 def test_real_naz100_run_writes_every_output(shared_data: Path, tmp_path: Path) -> None:
     """On the real Nasdaq-100 quotes from 1991 every output is written and sane."""
     valuation = {
-        "stockList": "Naz100",
-        "uptrendSignalMethod": "HMAs",
-        "numberStocksTraded": 8,
-        "monthsToHold": 1,
-        "LongPeriod": 245,
-        "MA1": 152,
-        "MA2": 17,
-        "MA3": 21,
-        "sma2factor": 2.144,
-        "trade_cost": 7.95,
+        **NAZ100_HMA,
         "quotes_file": str(shared_data / "naz100_adjclose.csv.gz"),
         "backtest_start": "1991-01-02",
         "webpage": str(tmp_path / "web"),
