@@ -43,7 +43,8 @@ exit status:
        the daemon went away or did not reply in time
   {EXIT_REFUSED}    the daemon refused a request: a bad config, a path outside its
        roots, a peer it does not allow, no such job, ...
-  {EXIT_INTERRUPTED}  Ctrl-C while waiting for jobs (they go on in the daemon)
+  {EXIT_INTERRUPTED}  Ctrl-C before the command was done; jobs go on in the daemon
+       (Ctrl-C ends status --watch and logs --follow with 0)
 With several configs, the highest applicable status is returned.
 
 socket: --socket, else $PYTAAAD_SOCKET, else the daemon's default
@@ -66,9 +67,7 @@ class Output:
     def document(self, value: Any) -> None:
         """One JSON document on a line of stdout, in --json mode."""
         if self.json:
-            sys.stdout.buffer.write(
-                orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
-            )
+            sys.stdout.write(orjson.dumps(value).decode() + "\n")
             sys.stdout.flush()
 
     def lines(self, lines: Iterable[str]) -> None:
@@ -108,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         return out.failure(error, EXIT_UNREACHABLE)
     except PytaaadError as error:
         return out.failure(error, EXIT_REFUSED)
+    except KeyboardInterrupt:
+        out.note("interrupted")
+        return EXIT_INTERRUPTED
 
 
 def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
