@@ -121,8 +121,8 @@ def status_table(
 ) -> list[str]:
     """One row per config: its newest job's state and progress, and the last result.
 
-    ``last`` maps a key to the newest finished job known for it; ``labels`` maps a
-    key to the name to show.
+    ``last`` maps a key to its newest job that ran and ended (``newest_finished``);
+    ``labels`` maps a key to the name to show.
     """
     rows = [("CONFIG", "JOB", "STATE", "PROGRESS", "ELAPSED", "LAST RESULT")]
     for job in newest_per_key(status.jobs):
@@ -174,9 +174,14 @@ def newest_per_key(jobs: Iterable[JobInfo]) -> list[JobInfo]:
 
 
 def newest_finished(jobs: Iterable[JobInfo]) -> dict[str, JobInfo]:
-    """The newest finished job of each key."""
+    """The newest job of each key that ran (or tried to) and has ended.
+
+    A submit skipped as fresh ran nothing; the run whose outputs it kept says more.
+    """
     return {
-        job.key: job for job in sorted(jobs, key=lambda job: job.id) if job.finished
+        job.key: job
+        for job in sorted(jobs, key=lambda job: job.id)
+        if job.finished and job.state is not JobState.SKIPPED_FRESH
     }
 
 
