@@ -1,9 +1,9 @@
 """The pytaaad daemon: options, single-instance lock, lifecycle and request handlers.
 
-Start-up order: lock, history, workers, scheduler, then the socket, so a client that can
-connect is served at once. Shutdown (SIGTERM, SIGINT or the ``shutdown`` op) runs the
-same steps backwards: stop accepting, interrupt jobs, stop workers, close the history,
-remove the socket, release the lock.
+Start-up order: lock, history, scheduler, workers (while the engine imports in a
+thread), then the socket, so a client that can connect is served at once. Shutdown
+(SIGTERM, SIGINT or the ``shutdown`` op) runs the same steps backwards: stop accepting,
+interrupt jobs, stop workers, close the history, remove the socket, release the lock.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -46,7 +45,7 @@ LOG_FOLDER = "logs"
 DEFAULT_LOG_LINES = 100
 DEFAULT_HISTORY_ROWS = 50
 CHECKPOINT_SECONDS = 30.0
-BACKGROUND_IMPORTS = ("pytaaad.backtest.job",)
+ENGINE_MODULES = ("pytaaad.backtest.job",)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -130,13 +129,16 @@ class Daemon:
             stack.callback(history.close)
             checkpoints = loop.create_task(_checkpoint_periodically(history))
             stack.callback(checkpoints.cancel)
-            _import_in_background(BACKGROUND_IMPORTS)
             server = Server(options.socket, self._policy, self._handle)
             stack.push_async_callback(server.close)
             executor = _make_executor(options)
             stack.push_async_callback(executor.close)
             scheduler = self._start_scheduler(history, executor)
-            await executor.start()
+            # The engine takes a second to import; do it while the workers start, so
+            # that no Monte Carlo submit ever waits for it on the event loop.
+            await asyncio.gather(
+                asyncio.to_thread(_import_modules, ENGINE_MODULES), executor.start()
+            )
             stack.push_async_callback(self._interrupt_jobs, scheduler)
             stack.callback(server.stop_accepting)
             await server.start()
@@ -260,21 +262,9 @@ class Daemon:
         raise UnknownJob("name a job with 'job' (its id) or 'config' (its path)")
 
 
-def _import_in_background(modules: tuple[str, ...]) -> None:
-    """Import what the first Monte Carlo job needs without holding up the loop.
-
-    Until it is done, a first Monte Carlo submit waits on the import lock. A daemon
-    thread, so that a daemon stopped within its first second does not wait for it.
-    """
-
-    def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                logger.exception("cannot import %s", name)
-
-    threading.Thread(target=run, name="background-imports", daemon=True).start()
+def _import_modules(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 async def _checkpoint_periodically(history: History) -> None:

@@ -6,6 +6,7 @@ Daemon fixtures start real daemons on sockets under tmp_path and always stop the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,4 +142,26 @@ def configs(tmp_path: Path) -> Path:
     """The folder the daemon accepts configs from."""
     folder = tmp_path / "configs"
     folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """One daemon for the tests that neither stop it nor kill its workers."""
+    root = tmp_path_factory.mktemp("shared")
+    daemon = DaemonProcess(root, roots=(root, root))
+    yield daemon
+    code = daemon.stop()
+    assert code == 0, f"shared daemon exited {code}:\n{daemon.log()}"
+
+
+@pytest.fixture
+def shared_configs(
+    shared_daemon: DaemonProcess, request: pytest.FixtureRequest
+) -> Path:
+    """This test's own config folder within the shared daemon's roots."""
+    name = re.sub(r"\W+", "_", request.node.name)
+    folder = shared_daemon.root / name / "configs"
+    folder.mkdir(parents=True)
+    (folder.parent / "out").mkdir()
     return folder

@@ -114,7 +114,9 @@ class DaemonProcess:
         workers: int = 2,
         socket: Path | None = None,
         test_jobs: bool = True,
+        roots: tuple[Path, Path] | None = None,
     ) -> None:
+        config_root, output_root = roots or (root / "configs", root / "out")
         self.root = root
         self.socket = socket or root / "run" / "pytaaad.sock"
         self.state_dir = root / "state"
@@ -130,14 +132,14 @@ class DaemonProcess:
             "--workers",
             str(workers),
             "--config-root",
-            str(root / "configs"),
+            str(config_root),
             "--output-root",
-            str(root / "out"),
+            str(output_root),
             *(["--enable-test-jobs"] if test_jobs else []),
             *extra,
         ]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))
-        (root / "out").mkdir(exist_ok=True)
+        output_root.mkdir(exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 args, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log

@@ -71,17 +71,17 @@ async def test_replace_stops_old_job_and_publishes_only_the_new(
 
 
 async def test_fifty_concurrent_submits_leave_only_the_last_running(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """Of 50 concurrent submits for one config, only the last accepted runs."""
-    config = write_job_config(configs, trials=4, seconds_per_trial=0.1)
-    replies = await asyncio.gather(*(daemon.submit(config) for _ in range(50)))
+    config = write_job_config(shared_configs, trials=4, seconds_per_trial=0.1)
+    replies = await asyncio.gather(*(shared_daemon.submit(config) for _ in range(50)))
     jobs = [reply["job"] for reply in replies]
     last = max(jobs, key=lambda job: job["generation"])
     assert last["id"] == max(job["id"] for job in jobs)
-    finished = await daemon.wait_for_state(last["id"], "succeeded", "failed")
+    finished = await shared_daemon.wait_for_state(last["id"], "succeeded", "failed")
     assert finished["state"] == "succeeded"
-    others = [await daemon.job(job["id"]) for job in jobs if job is not last]
+    others = [await shared_daemon.job(job["id"]) for job in jobs if job is not last]
     assert {job["state"] for job in others} == {"replaced"}
     assert len(others) == 49
 
@@ -158,11 +158,11 @@ async def test_killed_daemon_leaves_no_worker_and_restarts(
 
 
 async def test_second_daemon_on_the_same_socket_refuses(
-    daemon: DaemonProcess, tmp_path: Path
+    shared_daemon: DaemonProcess, tmp_path: Path
 ) -> None:
     """A second daemon on a busy socket exits non-zero; the first keeps serving."""
     second = subprocess.run(
-        [sys.executable, "-m", "pytaaad", "--socket", str(daemon.socket)],
+        [sys.executable, "-m", "pytaaad", "--socket", str(shared_daemon.socket)],
         env=dict(os.environ, PYTAAAD_STATE_DIR=str(tmp_path / "other")),
         capture_output=True,
         text=True,
@@ -171,20 +171,20 @@ async def test_second_daemon_on_the_same_socket_refuses(
     )
     assert second.returncode != 0
     assert "another pytaaad daemon is serving" in second.stderr
-    assert (await daemon.call("ping"))["pong"] is True
+    assert (await shared_daemon.call("ping"))["pong"] is True
 
 
 async def test_status_answers_while_every_worker_is_busy(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """With both workers busy, status requests are still answered."""
-    config = write_job_config(configs, trials=40, seconds_per_trial=0.5)
-    job = (await daemon.submit(config))["job"]
-    await _running_on_workers(daemon, job["id"], 2)
+    config = write_job_config(shared_configs, trials=40, seconds_per_trial=0.5)
+    job = (await shared_daemon.submit(config))["job"]
+    await _running_on_workers(shared_daemon, job["id"], 2)
     for _ in range(20):
-        reply = await asyncio.wait_for(daemon.call("status"), timeout=2.0)
+        reply = await asyncio.wait_for(shared_daemon.call("status"), timeout=2.0)
         assert reply["jobs"][0]["state"] == "running"
-    await daemon.call("cancel", job=job["id"])
+    await shared_daemon.call("cancel", job=job["id"])
 
 
 @pytest.mark.parametrize("hang", [False, True], ids=["cooperative", "hung"])
@@ -245,24 +245,24 @@ async def test_shutdown_op_stops_the_daemon(daemon: DaemonProcess) -> None:
 
 
 async def test_fresh_outputs_skip_a_submit_unless_forced(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A resubmit with unchanged config and data is skipped; force or new data runs."""
-    data = configs / "quotes.csv"
+    data = shared_configs / "quotes.csv"
     data.write_text("1\n")
-    config = write_job_config(configs, trials=1, data_file="quotes.csv")
-    first = (await daemon.submit(config))["job"]
-    await daemon.wait_for_state(first["id"], "succeeded")
-    skipped = (await daemon.submit(config))["job"]
+    config = write_job_config(shared_configs, trials=1, data_file="quotes.csv")
+    first = (await shared_daemon.submit(config))["job"]
+    await shared_daemon.wait_for_state(first["id"], "succeeded")
+    skipped = (await shared_daemon.submit(config))["job"]
     assert skipped["state"] == "skipped_fresh"
     assert f"job {first['id']}" in skipped["reason"]
-    forced = (await daemon.submit(config, force=True))["job"]
+    forced = (await shared_daemon.submit(config, force=True))["job"]
     assert forced["state"] in ("queued", "running")
-    await daemon.wait_for_state(forced["id"], "succeeded")
+    await shared_daemon.wait_for_state(forced["id"], "succeeded")
     data.write_text("1\n2\n")
-    changed = (await daemon.submit(config))["job"]
+    changed = (await shared_daemon.submit(config))["job"]
     assert changed["state"] in ("queued", "running")
-    await daemon.wait_for_state(changed["id"], "succeeded")
+    await shared_daemon.wait_for_state(changed["id"], "succeeded")
 
 
 async def test_jobs_beyond_the_limit_wait_in_fifo_order(
@@ -283,31 +283,31 @@ async def test_jobs_beyond_the_limit_wait_in_fifo_order(
 
 
 async def test_failing_job_is_failed_with_its_traceback_in_the_log(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A job that raises ends failed; its log holds the traceback."""
-    config = write_job_config(configs, trials=3, fail_at_trial=1)
-    job = (await daemon.submit(config))["job"]
-    failed = await daemon.wait_for_state(job["id"], "failed", "succeeded")
+    config = write_job_config(shared_configs, trials=3, fail_at_trial=1)
+    job = (await shared_daemon.submit(config))["job"]
+    failed = await shared_daemon.wait_for_state(job["id"], "failed", "succeeded")
     assert failed["state"] == "failed"
     assert (
         failed["error"] == "RuntimeError: test job failed at trial 1 as its config asks"
     )
-    lines = (await daemon.call("logs", job=job["id"], lines=200))["lines"]
+    lines = (await shared_daemon.call("logs", job=job["id"], lines=200))["lines"]
     assert any("Traceback" in line for line in lines)
 
 
 async def test_log_of_the_previous_run_is_kept(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """Each run recreates the key's log; the previous run's log stays readable."""
-    config = write_job_config(configs, trials=1)
-    first = (await daemon.submit(config))["job"]
-    await daemon.wait_for_state(first["id"], "succeeded")
-    second = (await daemon.submit(config, force=True))["job"]
-    await daemon.wait_for_state(second["id"], "succeeded")
-    old = await daemon.call("logs", job=first["id"])
-    new = await daemon.call("logs", config=str(config))
+    config = write_job_config(shared_configs, trials=1)
+    first = (await shared_daemon.submit(config))["job"]
+    await shared_daemon.wait_for_state(first["id"], "succeeded")
+    second = (await shared_daemon.submit(config, force=True))["job"]
+    await shared_daemon.wait_for_state(second["id"], "succeeded")
+    old = await shared_daemon.call("logs", job=first["id"])
+    new = await shared_daemon.call("logs", config=str(config))
     assert old["path"].endswith(".log.1")
     assert old["lines"][0].startswith(f"# pytaaad job {first['id']} ")
     assert new["job"] == second["id"]
@@ -315,14 +315,14 @@ async def test_log_of_the_previous_run_is_kept(
 
 
 async def test_cancel_of_a_finished_job_is_refused(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """Cancelling a job that already ended gives a not_in_flight error."""
-    config = write_job_config(configs, trials=1)
-    job = (await daemon.submit(config))["job"]
-    await daemon.wait_for_state(job["id"], "succeeded")
+    config = write_job_config(shared_configs, trials=1)
+    job = (await shared_daemon.submit(config))["job"]
+    await shared_daemon.wait_for_state(job["id"], "succeeded")
     with pytest.raises(RequestFailed) as refused:
-        await daemon.call("cancel", job=job["id"])
+        await shared_daemon.call("cancel", job=job["id"])
     assert refused.value.code == "not_in_flight"
 
 
@@ -358,45 +358,50 @@ async def _refusal(
 
 
 async def test_bad_configs_get_clear_error_replies(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, shared_configs: Path, tmp_path: Path
 ) -> None:
     """A missing key, a missing quote file or a path outside the roots is refused."""
-    (configs / "quotes.csv").write_text("date,AAPL\n2020-01-02,1.0\n")
-    no_webpage = _montecarlo_config(configs, "no_webpage", webpage=None)
-    refused = await _refusal(daemon, no_webpage)
+    (shared_configs / "quotes.csv").write_text("date,AAPL\n2020-01-02,1.0\n")
+    no_webpage = _montecarlo_config(shared_configs, "no_webpage", webpage=None)
+    refused = await _refusal(shared_daemon, no_webpage)
     assert refused.code == "bad_config"
     assert "Valuation.webpage is missing" in refused.message
     assert str(no_webpage) in refused.message
 
-    no_quotes = _montecarlo_config(configs, "no_quotes", quotes_file="nowhere.csv")
-    refused = await _refusal(daemon, no_quotes)
+    no_quotes = _montecarlo_config(
+        shared_configs, "no_quotes", quotes_file="nowhere.csv"
+    )
+    refused = await _refusal(shared_daemon, no_quotes)
     assert refused.code == "bad_config"
-    assert f"quote store {configs / 'nowhere.csv'} does not exist" in refused.message
+    assert (
+        f"quote store {shared_configs / 'nowhere.csv'} does not exist"
+        in refused.message
+    )
 
     outside = write_job_config(tmp_path / "elsewhere")
-    refused = await _refusal(daemon, outside, kind="test")
+    refused = await _refusal(shared_daemon, outside, kind="test")
     assert refused.code == "path_not_allowed"
     assert f"config {outside} is outside the allowed roots" in refused.message
 
 
 async def test_outputs_outside_the_roots_are_refused(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, shared_configs: Path, tmp_path: Path
 ) -> None:
     """A config whose outputs would land outside the output roots is refused."""
-    config = write_job_config(configs, output_dir=str(tmp_path / "elsewhere"))
-    refused = await _refusal(daemon, config, kind="test")
+    config = write_job_config(shared_configs, output_dir=str(tmp_path / "elsewhere"))
+    refused = await _refusal(shared_daemon, config, kind="test")
     assert refused.code == "path_not_allowed"
     assert "output folder" in refused.message
 
 
 async def test_relative_config_paths_and_unknown_kinds_are_refused(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A relative config path or an unknown job kind gets an error reply."""
-    config = write_job_config(configs)
-    relative = await _refusal(daemon, Path("configs/job.json"))
+    config = write_job_config(shared_configs)
+    relative = await _refusal(shared_daemon, Path("configs/job.json"))
     assert relative.code == "bad_request"
-    unknown = await _refusal(daemon, config, kind="astrology")
+    unknown = await _refusal(shared_daemon, config, kind="astrology")
     assert unknown.code == "unknown_kind"
 
 
@@ -410,10 +415,12 @@ async def test_test_jobs_need_the_hidden_flag(
 
 
 async def test_workers_ignore_sigint_and_use_one_blas_thread(
-    daemon: DaemonProcess,
+    shared_daemon: DaemonProcess,
 ) -> None:
     """Workers ignore SIGINT, start with one BLAS thread and the Agg backend."""
-    workers = [p for p in daemon.descendants() if "spawn_main" in " ".join(p.cmdline())]
+    workers = [
+        p for p in shared_daemon.descendants() if "spawn_main" in " ".join(p.cmdline())
+    ]
     assert len(workers) == 2
     for worker in workers:
         status = Path(f"/proc/{worker.pid}/status").read_text()

@@ -23,19 +23,25 @@ def _naz100_config(configs: Path, quotes: Path, out: Path) -> Path:
 
 
 async def test_naz100_job_publishes_its_outputs_and_is_then_fresh(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path, shared_data: Path
+    shared_daemon: DaemonProcess, shared_configs: Path, shared_data: Path
 ) -> None:
     """A submitted Naz100 job writes its figures and files; a resubmit is skipped."""
-    out = tmp_path / "out"
-    config = _naz100_config(configs, shared_data / "naz100_adjclose.csv.gz", out)
-    job = (await daemon.call("submit", config=str(config), trials=4, seed=7))["job"]
+    out = shared_configs.parent / "out"
+    config = _naz100_config(shared_configs, shared_data / "naz100_adjclose.csv.gz", out)
+    job = (await shared_daemon.call("submit", config=str(config), trials=4, seed=7))[
+        "job"
+    ]
     assert job["kind"] == "montecarlo"
-    done = await daemon.wait_for_state(job["id"], "succeeded", "failed", timeout=120)
+    done = await shared_daemon.wait_for_state(
+        job["id"], "succeeded", "failed", timeout=120
+    )
     assert done["state"] == "succeeded", done
     assert done["trials_done"] == 4
     names = {Path(path).name for path in done["outputs"]}
     assert {"PyTAAA_monteCarloBacktest.png", "montecarlo_summary.json"} <= names
     assert all(Path(path).is_file() for path in done["outputs"])
     assert not list(out.rglob(".pytaaad-staging-*"))
-    again = (await daemon.call("submit", config=str(config), trials=4, seed=7))["job"]
+    again = (await shared_daemon.call("submit", config=str(config), trials=4, seed=7))[
+        "job"
+    ]
     assert again["state"] == "skipped_fresh"

@@ -67,14 +67,14 @@ def test_stale_socket_is_replaced_but_other_files_are_not(tmp_path: Path) -> Non
 
 
 async def test_malformed_frames_get_errors_and_other_clients_carry_on(
-    daemon: DaemonProcess,
+    shared_daemon: DaemonProcess,
 ) -> None:
     """Garbage, a 2 MiB line, wrong types, ops or versions get error replies."""
     done = asyncio.Event()
     answered = []
 
     async def other_client() -> None:
-        reader, writer = await asyncio.open_unix_connection(str(daemon.socket))
+        reader, writer = await asyncio.open_unix_connection(str(shared_daemon.socket))
         while not done.is_set():
             writer.write(b'{"v": 1, "op": "ping"}\n')
             await writer.drain()
@@ -92,7 +92,7 @@ async def test_malformed_frames_get_errors_and_other_clients_carry_on(
         b"[1, 2]\n",
         b'{"v": 1, "op": "ping", "id": 7}\n',
     ]
-    replies = await exchange(daemon.socket, frames)
+    replies = await exchange(shared_daemon.socket, frames)
     done.set()
     await other
     codes = [reply["error"]["code"] if not reply["ok"] else "ok" for reply in replies]
