@@ -78,11 +78,11 @@ def test_relative_paths_are_made_absolute_from_the_working_directory(
 
 
 def test_submit_returns_the_job_and_wait_its_final_record(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A submit returns a queued job; wait reports progress and the finished record."""
-    config = write_job_config(configs, trials=3)
-    with Client(daemon.socket) as client:
+    config = write_job_config(shared_configs, trials=3)
+    with Client(shared_daemon.socket) as client:
         result = client.submit(config, kind="test")
         assert result.replaced is None
         assert result.job.key == str(config)
@@ -93,32 +93,33 @@ def test_submit_returns_the_job_and_wait_its_final_record(
     assert done.state is JobState.SUCCEEDED
     assert done.ended_well
     assert done.trials_done == done.trials_total == 3
-    assert done.outputs == (str(tmp_path / "out" / "job.txt"),)
+    assert done.outputs == (str(shared_configs.parent / "out" / "job.txt"),)
     assert seen == [done]
 
 
 def test_a_second_submit_replaces_the_job_in_flight(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """Resubmitting a running config replaces its job; status shows both."""
-    config = write_job_config(configs, trials=40, seconds_per_trial=0.5)
-    with Client(daemon.socket) as client:
+    config = write_job_config(shared_configs, trials=40, seconds_per_trial=0.5)
+    with Client(shared_daemon.socket) as client:
         first = client.submit(config, kind="test").job
         second = client.submit(config, kind="test", trials=1)
         assert second.replaced == first.id
         assert client.job(first.id).state is JobState.REPLACED
         status = client.status()
-        assert [job.id for job in status.jobs] == [second.job.id, first.id]
-        assert status.daemon.pid == daemon.pid
+        mine = [job.id for job in status.jobs if job.key == str(config)]
+        assert mine == [second.job.id, first.id]
+        assert status.daemon.pid == shared_daemon.pid
         assert wait_for_end(client, second.job.id).state is JobState.SUCCEEDED
 
 
 def test_cancel_logs_and_history_name_a_job_by_config_or_id(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """cancel ends a running job; its log and the history show it."""
-    config = write_job_config(configs, trials=40, seconds_per_trial=0.5)
-    with Client(daemon.socket) as client:
+    config = write_job_config(shared_configs, trials=40, seconds_per_trial=0.5)
+    with Client(shared_daemon.socket) as client:
         job = client.submit(config, kind="test").job
         wait_for_running(client, job.id)
         cancelled = client.cancel(config)
@@ -130,30 +131,30 @@ def test_cancel_logs_and_history_name_a_job_by_config_or_id(
         assert any("cancelled" in line for line in tail.lines)
         (record,) = client.history(config)
         assert (record.id, record.state) == (job.id, JobState.CANCELLED)
-        assert client.history(limit=1) == (record,)
+        assert client.history(config, limit=1) == (record,)
 
 
 def test_error_replies_raise_their_exception_with_the_daemons_message(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, shared_configs: Path, tmp_path: Path
 ) -> None:
     """Refusals raise their PytaaadError subclass; the connection stays usable."""
     outside = write_job_config(tmp_path / "elsewhere")
-    broken = configs / "broken.json"
+    broken = shared_configs / "broken.json"
     broken.write_text("{")
-    finished = write_job_config(configs, "finished", trials=1)
-    with Client(daemon.socket) as client:
+    finished = write_job_config(shared_configs, "finished", trials=1)
+    with Client(shared_daemon.socket) as client:
         with pytest.raises(PathNotAllowed, match="outside the allowed roots"):
             client.submit(outside, kind="test")
         with pytest.raises(ConfigError, match="not valid JSON") as bad:
             client.submit(broken, kind="test")
         assert bad.value.code == "bad_config"
-        with pytest.raises(UnknownJob, match="no job 9999"):
-            client.cancel(job=9999)
+        with pytest.raises(UnknownJob, match="no job 999999"):
+            client.cancel(job=999999)
         job = client.submit(finished, kind="test").job
         wait_for_end(client, job.id)
         with pytest.raises(JobNotInFlight, match="already ended"):
             client.cancel(job=job.id)
-        assert client.ping().pid == daemon.pid
+        assert client.ping().pid == shared_daemon.pid
 
 
 def test_no_daemon_raises_unreachable_saying_how_to_start_one(tmp_path: Path) -> None:
@@ -237,14 +238,14 @@ def test_a_reply_that_is_not_protocol_v1_raises_bad_reply(
 
 
 async def test_async_client_does_what_the_blocking_one_does(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path, tmp_path: Path
 ) -> None:
     """AsyncClient submits, answers concurrent requests in turn, waits and cancels."""
-    quick = write_job_config(configs, "quick", trials=2)
-    slow = write_job_config(configs, "slow", trials=40, seconds_per_trial=0.5)
-    async with AsyncClient(daemon.socket) as client:
+    quick = write_job_config(shared_configs, "quick", trials=2)
+    slow = write_job_config(shared_configs, "slow", trials=40, seconds_per_trial=0.5)
+    async with AsyncClient(shared_daemon.socket) as client:
         pings = await asyncio.gather(*(client.ping() for _ in range(10)))
-        assert {info.pid for info in pings} == {daemon.pid}
+        assert {info.pid for info in pings} == {shared_daemon.pid}
         job = (await client.submit(quick, kind="test")).job
         done = await asyncio.wait_for(
             client.wait(job.id, interval=POLL_SECONDS), DEADLINE_SECONDS
@@ -254,9 +255,10 @@ async def test_async_client_does_what_the_blocking_one_does(
         assert (await client.cancel(job=running.id)).state is JobState.CANCELLED
         assert (await client.status(slow)).jobs[0].id == running.id
         assert (await client.logs(quick)).job == job.id
-        assert [j.id for j in await client.history()] == [running.id, job.id]
+        newest = (await client.history(limit=2))[0]
+        assert newest.id == running.id
         with pytest.raises(PathNotAllowed):
-            await client.submit(configs.parent / "outside.json", kind="test")
+            await client.submit(tmp_path / "outside.json", kind="test")
 
 
 async def test_async_client_reports_a_missing_daemon(tmp_path: Path) -> None:

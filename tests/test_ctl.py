@@ -1,12 +1,14 @@
 """pytaaa-ctl against a real daemon: every command, its --json shape, its exit code.
 
 Most tests call ``ctl.main`` in-process; those that need Ctrl-C, a terminal or a
-daemon that dies mid-command run ``python -m pytaaad.ctl`` as a child process.
+daemon that dies mid-command run ``python -m pytaaad.ctl`` as a child process. Tests
+that leave the daemon running share one; each cancels what it leaves in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pty
 import re
@@ -24,9 +26,11 @@ import pytest
 
 from pytaaad.client import Client
 from pytaaad.ctl import main
+from pytaaad.errors import JobNotInFlight
 from tests.helpers import (
     REPO,
     DaemonProcess,
+    RequestFailed,
     wait_for_end,
     wait_for_running,
     wait_until,
@@ -83,23 +87,32 @@ class Run:
 Ctl = Callable[..., Run]
 
 
+def run_ctl(socket: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    """Run pytaaa-ctl in-process against the daemon on ``socket``."""
+    code = main(["--socket", str(socket), *argv])
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
 @pytest.fixture
-def ctl(daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]) -> Ctl:
-    """Run pytaaa-ctl in-process against the test's daemon."""
+def ctl(shared_daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]) -> Ctl:
+    """Run pytaaa-ctl in-process against the shared daemon."""
 
     def run(*argv: str) -> Run:
-        code = main(["--socket", str(daemon.socket), *argv])
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
+        return run_ctl(shared_daemon.socket, capsys, *argv)
 
     return run
 
 
 @pytest.fixture
-def client(daemon: DaemonProcess) -> Iterator[Client]:
-    """A blocking client of the test's daemon."""
-    with Client(daemon.socket) as connected:
+def client(shared_daemon: DaemonProcess, shared_configs: Path) -> Iterator[Client]:
+    """A client of the shared daemon; this test's jobs in flight are cancelled after."""
+    with Client(shared_daemon.socket) as connected:
         yield connected
+        for job in connected.status().jobs:
+            if not job.finished and Path(job.key).is_relative_to(shared_configs):
+                with contextlib.suppress(JobNotInFlight):
+                    connected.cancel(job=job.id)
 
 
 def spawn(socket: Path, *argv: str, **popen: Any) -> subprocess.Popen[bytes]:
@@ -115,10 +128,10 @@ def slow_config(configs: Path, name: str = "job") -> Path:
 
 
 def test_submit_prints_the_job_id_and_returns_while_the_job_runs(
-    ctl: Ctl, client: Client, configs: Path
+    ctl: Ctl, client: Client, shared_configs: Path
 ) -> None:
     """submit prints the new job's id and exits 0 before the job has ended."""
-    config = slow_config(configs)
+    config = slow_config(shared_configs)
     run = ctl("submit", str(config), "--kind", "test")
     assert run.code == 0
     found = re.fullmatch(rf"job (\d+) queued: {re.escape(str(config))}\n", run.out)
@@ -127,21 +140,21 @@ def test_submit_prints_the_job_id_and_returns_while_the_job_runs(
 
 
 def test_submit_sends_relative_paths_as_absolute_ones(
-    ctl: Ctl, configs: Path, monkeypatch: pytest.MonkeyPatch
+    ctl: Ctl, shared_configs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A config named relative to the working directory reaches the daemon absolute."""
-    write_job_config(configs, trials=1)
-    monkeypatch.chdir(configs)
+    write_job_config(shared_configs, trials=1)
+    monkeypatch.chdir(shared_configs)
     run = ctl("submit", "--json", "--kind", "test", "../configs/job.json")
     (entry,) = run.json()["submitted"]
-    assert entry["config"] == entry["job"]["key"] == str(configs / "job.json")
+    assert entry["config"] == entry["job"]["key"] == str(shared_configs / "job.json")
 
 
 def test_submit_json_lists_each_config_with_its_job_or_error(
-    ctl: Ctl, configs: Path, tmp_path: Path
+    ctl: Ctl, shared_configs: Path, tmp_path: Path
 ) -> None:
     """One entry per config, a refused one with its error; the exit code is 4."""
-    good = write_job_config(configs, trials=1)
+    good = write_job_config(shared_configs, trials=1)
     outside = write_job_config(tmp_path / "elsewhere")
     run = ctl("submit", "--json", "--kind", "test", str(good), str(outside))
     assert run.code == 4
@@ -155,9 +168,11 @@ def test_submit_json_lists_each_config_with_its_job_or_error(
     assert f"{outside}: config {outside} is outside the allowed roots" in run.err
 
 
-def test_submit_wait_exits_zero_when_the_job_succeeds(ctl: Ctl, configs: Path) -> None:
+def test_submit_wait_exits_zero_when_the_job_succeeds(
+    ctl: Ctl, shared_configs: Path
+) -> None:
     """--wait follows the job to its end; success exits 0 with the final records."""
-    config = write_job_config(configs, trials=3)
+    config = write_job_config(shared_configs, trials=3)
     run = ctl("submit", "--wait", "--json", *POLL, "--kind", "test", str(config))
     assert run.code == 0
     document = run.json()
@@ -167,17 +182,19 @@ def test_submit_wait_exits_zero_when_the_job_succeeds(ctl: Ctl, configs: Path) -
     assert document["submitted"][0]["job"]["id"] == job["id"]
 
 
-def test_submit_wait_exits_one_when_the_job_fails(ctl: Ctl, configs: Path) -> None:
+def test_submit_wait_exits_one_when_the_job_fails(
+    ctl: Ctl, shared_configs: Path
+) -> None:
     """A job that fails makes --wait exit 1 and say why on stderr."""
-    config = write_job_config(configs, trials=3, fail_at_trial=1)
+    config = write_job_config(shared_configs, trials=3, fail_at_trial=1)
     run = ctl("submit", "--wait", *POLL, "--kind", "test", str(config))
     assert run.code == 1
     assert re.search(r"job \d+ failed after .*RuntimeError: test job failed", run.err)
 
 
-def test_a_skipped_submit_counts_as_success(ctl: Ctl, configs: Path) -> None:
+def test_a_skipped_submit_counts_as_success(ctl: Ctl, shared_configs: Path) -> None:
     """A config whose outputs are fresh is skipped; --wait still exits 0."""
-    config = write_job_config(configs, trials=1)
+    config = write_job_config(shared_configs, trials=1)
     assert ctl("submit", "--wait", *POLL, "--kind", "test", str(config)).code == 0
     run = ctl("submit", "--wait", *POLL, "--kind", "test", str(config))
     assert run.code == 0
@@ -186,20 +203,20 @@ def test_a_skipped_submit_counts_as_success(ctl: Ctl, configs: Path) -> None:
 
 
 def test_status_shows_a_row_per_config_with_progress_and_last_result(
-    ctl: Ctl, client: Client, daemon: DaemonProcess, configs: Path
+    ctl: Ctl, client: Client, shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A running config's row shows its progress and how its previous job ended."""
-    config = write_job_config(configs, trials=1)
-    other = write_job_config(configs, "other", trials=1, fail_at_trial=0)
+    config = write_job_config(shared_configs, trials=1)
+    other = write_job_config(shared_configs, "other", trials=1, fail_at_trial=0)
     ctl("submit", "--wait", *POLL, "--kind", "test", str(config), str(other))
-    slow_config(configs)
+    slow_config(shared_configs)
     running = ctl("submit", "--json", "--kind", "test", str(config))
     job_id = running.json()["submitted"][0]["job"]["id"]
     wait_for_running(client, job_id)
     run = ctl("status")
     assert run.code == 0
     title, header, *rows = run.out.splitlines()
-    assert f"on {daemon.socket} (pid {daemon.pid}" in title
+    assert f"on {shared_daemon.socket} (pid {shared_daemon.pid}" in title
     assert header.split() == [
         "CONFIG",
         "JOB",
@@ -209,44 +226,50 @@ def test_status_shows_a_row_per_config_with_progress_and_last_result(
         "LAST",
         "RESULT",
     ]
-    assert len(rows) == 2
+    mine = [row for row in rows if row.startswith(str(shared_configs))]
+    assert len(mine) == 2
     name, other_name = re.escape(str(config)), re.escape(str(other))
-    assert re.search(rf"^{name}\s+{job_id}\s+running\s+\S+\s+\d+/40\s", rows[0])
-    assert re.search(r"succeeded [\d.hms]+ ago$", rows[0])
+    assert re.search(rf"^{name}\s+{job_id}\s+running\s+\S+\s+\d+/40\s", mine[0])
+    assert re.search(r"succeeded [\d.hms]+ ago$", mine[0])
     assert re.search(
-        rf"^{other_name}\s+\d+\s+failed\s.*failed .* ago: Runtime", rows[1]
+        rf"^{other_name}\s+\d+\s+failed\s.*failed .* ago: Runtime", mine[1]
     )
 
 
 def test_status_json_has_the_daemon_and_its_jobs(
-    ctl: Ctl, daemon: DaemonProcess, configs: Path
+    ctl: Ctl, shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """status --json prints the daemon and the jobs; with a config only its newest."""
-    first = write_job_config(configs, "first", trials=1)
-    second = write_job_config(configs, "second", trials=1)
+    first = write_job_config(shared_configs, "first", trials=1)
+    second = write_job_config(shared_configs, "second", trials=1)
     ctl("submit", "--wait", *POLL, "--kind", "test", str(first), str(second))
     every = ctl("status", "--json").json()
     assert set(every) == {"daemon", "jobs"}
     assert set(every["daemon"]) == DAEMON_FIELDS
-    assert every["daemon"]["pid"] == daemon.pid
-    assert [job["key"] for job in every["jobs"]] == [str(second), str(first)]
+    assert every["daemon"]["pid"] == shared_daemon.pid
+    keys = [job["key"] for job in every["jobs"]]
+    assert [key for key in keys if key in (str(first), str(second))] == [
+        str(second),
+        str(first),
+    ]
     assert all(set(job) == JOB_FIELDS for job in every["jobs"])
     one = ctl("status", "--json", str(first)).json()
     assert [job["key"] for job in one["jobs"]] == [str(first)]
 
 
-def test_status_of_an_unknown_config_is_refused(ctl: Ctl, configs: Path) -> None:
+def test_status_of_an_unknown_config_is_refused(ctl: Ctl, shared_configs: Path) -> None:
     """A config the daemon never ran is an error reply: exit 4 and the message."""
-    run = ctl("status", str(configs / "never.json"))
+    never = shared_configs / "never.json"
+    run = ctl("status", str(never))
     assert run.code == 4
-    assert f"no job for config {configs / 'never.json'}" in run.err
+    assert f"no job for config {never}" in run.err
 
 
 def test_cancel_ends_the_running_job_and_refuses_a_finished_one(
-    ctl: Ctl, client: Client, configs: Path
+    ctl: Ctl, client: Client, shared_configs: Path
 ) -> None:
     """cancel CONFIG cancels the job in flight; cancelling it again exits 4."""
-    config = slow_config(configs)
+    config = slow_config(shared_configs)
     job_id = client.submit(config, kind="test").job.id
     run = ctl("cancel", "--json", str(config))
     assert run.code == 0
@@ -259,10 +282,10 @@ def test_cancel_ends_the_running_job_and_refuses_a_finished_one(
 
 
 def test_logs_prints_the_end_of_the_newest_jobs_log(
-    ctl: Ctl, client: Client, configs: Path
+    ctl: Ctl, client: Client, shared_configs: Path
 ) -> None:
     """logs CONFIG --tail N prints the last N lines; --json adds the job and path."""
-    config = write_job_config(configs, trials=3)
+    config = write_job_config(shared_configs, trials=3)
     job_id = client.submit(config, kind="test").job.id
     wait_for_end(client, job_id)
     run = ctl("logs", str(config), "--tail", "2")
@@ -276,36 +299,39 @@ def test_logs_prints_the_end_of_the_newest_jobs_log(
     assert document["lines"][0].startswith(f"# pytaaad job {job_id} ")
 
 
-def test_history_lists_jobs_newest_first(ctl: Ctl, configs: Path) -> None:
+def test_history_lists_jobs_newest_first(ctl: Ctl, shared_configs: Path) -> None:
     """history prints a table and --json the records, newest first; --limit cuts."""
-    config = write_job_config(configs, trials=1)
-    ctl("submit", "--wait", *POLL, "--kind", "test", str(config))
-    ctl("submit", "--wait", *POLL, "--kind", "test", "--force", str(config))
-    table = ctl("history").out.splitlines()
+    config = write_job_config(shared_configs, trials=1)
+    submit = ("submit", "--json", "--wait", *POLL, "--kind", "test", str(config))
+    first = ctl(*submit).json()["finished"][0]["id"]
+    second = ctl(*submit, "--force").json()["finished"][0]["id"]
+    table = ctl("history", str(config)).out.splitlines()
     assert table[0].split()[:3] == ["JOB", "SUBMITTED", "CONFIG"]
-    assert [row.split()[0] for row in table[1:]] == ["2", "1"]
+    assert [row.split()[0] for row in table[1:]] == [str(second), str(first)]
     document = ctl("history", "--json", str(config)).json()
     assert set(document) == {"jobs"}
-    assert [job["id"] for job in document["jobs"]] == [2, 1]
+    assert [job["id"] for job in document["jobs"]] == [second, first]
     assert all(set(job) == JOB_FIELDS for job in document["jobs"])
-    limited = ctl("history", "--json", "--limit", "1").json()
-    assert [job["id"] for job in limited["jobs"]] == [2]
+    limited = ctl("history", "--json", "--limit", "1", str(config)).json()
+    assert [job["id"] for job in limited["jobs"]] == [second]
 
 
-def test_ping_describes_the_daemon(ctl: Ctl, daemon: DaemonProcess) -> None:
+def test_ping_describes_the_daemon(ctl: Ctl, shared_daemon: DaemonProcess) -> None:
     """ping prints the daemon's pid and figures; --json its record."""
     run = ctl("ping")
     assert run.code == 0
-    assert f"on {daemon.socket} (pid {daemon.pid}, up " in run.out
+    assert f"on {shared_daemon.socket} (pid {shared_daemon.pid}, up " in run.out
     document = ctl("ping", "--json").json()
     assert set(document) == {"daemon"}
     assert set(document["daemon"]) == DAEMON_FIELDS
     assert document["daemon"]["protocol"] == 1
 
 
-def test_shutdown_stops_the_daemon(ctl: Ctl, daemon: DaemonProcess) -> None:
+def test_shutdown_stops_the_daemon(
+    daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
     """shutdown is acknowledged, then the daemon exits 0."""
-    run = ctl("shutdown", "--json")
+    run = run_ctl(daemon.socket, capsys, "shutdown", "--json")
     assert (run.code, run.json()) == (0, {"stopping": True})
     assert daemon.process.wait(EXIT_SECONDS) == 0
 
@@ -327,14 +353,14 @@ def test_no_daemon_exits_3_and_says_how_to_start_one(
 
 
 def test_the_socket_can_come_from_pytaaad_socket(
-    daemon: DaemonProcess,
+    shared_daemon: DaemonProcess,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without --socket, $PYTAAAD_SOCKET names the daemon's socket."""
-    monkeypatch.setenv("PYTAAAD_SOCKET", str(daemon.socket))
+    monkeypatch.setenv("PYTAAAD_SOCKET", str(shared_daemon.socket))
     assert main(["ping"]) == 0
-    assert f"(pid {daemon.pid}," in capsys.readouterr().out
+    assert f"(pid {shared_daemon.pid}," in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -400,21 +426,21 @@ async def test_wait_exits_3_when_the_daemon_goes_away(
 
 
 async def test_wait_exits_1_when_another_submit_replaces_the_job(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """A job replaced by a newer submit ends the first submit --wait with 1."""
-    config = slow_config(configs)
+    config = slow_config(shared_configs)
     waiting = spawn(
-        daemon.socket,
+        shared_daemon.socket,
         *("submit", "--wait", "--json", "--interval", "0.1", "--kind", "test"),
         str(config),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     await wait_until(
-        lambda: _has_job(daemon), EXIT_SECONDS, "the first submit to arrive"
+        lambda: _has_job(shared_daemon, config), EXIT_SECONDS, "the first submit"
     )
-    await daemon.submit(config, trials=1)
+    await shared_daemon.submit(config, trials=1)
     out, _ = await asyncio.to_thread(waiting.communicate, timeout=EXIT_SECONDS)
     assert waiting.returncode == 1
     (job,) = orjson.loads(out)["finished"]
@@ -422,14 +448,14 @@ async def test_wait_exits_1_when_another_submit_replaces_the_job(
 
 
 async def test_ctrl_c_stops_waiting_with_130_and_leaves_the_job_running(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, client: Client, shared_configs: Path
 ) -> None:
     """Ctrl-C during submit --wait exits 130; the job goes on in the daemon."""
-    config = slow_config(configs)
-    printed = tmp_path / "stdout.txt"
+    config = slow_config(shared_configs)
+    printed = shared_configs / "stdout.txt"
     with printed.open("wb") as stdout:
         waiting = spawn(
-            daemon.socket,
+            shared_daemon.socket,
             *("submit", "--wait", "--interval", "0.1", "--kind", "test", str(config)),
             stdout=stdout,
             stderr=subprocess.PIPE,
@@ -443,19 +469,19 @@ async def test_ctrl_c_stops_waiting_with_130_and_leaves_the_job_running(
     _, err = await asyncio.to_thread(waiting.communicate, timeout=EXIT_SECONDS)
     assert waiting.returncode == 130
     assert b"Traceback" not in err
-    (job,) = (await daemon.call("status"))["jobs"]
-    assert job["state"] in ("queued", "running")
+    assert not client.status(config).jobs[0].finished
 
 
 async def test_status_watch_redraws_in_place_until_ctrl_c(
-    daemon: DaemonProcess, configs: Path
+    shared_daemon: DaemonProcess, client: Client, shared_configs: Path
 ) -> None:
     """On a terminal, --watch redraws the table over itself; Ctrl-C exits 0."""
-    await daemon.submit(slow_config(configs))
+    config = slow_config(shared_configs)
+    client.submit(config, kind="test")
     terminal, child_side = pty.openpty()
     watching = spawn(
-        daemon.socket,
-        *("status", "--watch", "--interval", "0.1"),
+        shared_daemon.socket,
+        *("status", str(config), "--watch", "--interval", "0.1"),
         stdout=child_side,
         stderr=subprocess.PIPE,
     )
@@ -480,16 +506,16 @@ async def test_status_watch_redraws_in_place_until_ctrl_c(
 
 
 async def test_logs_follow_prints_each_new_line_once_until_ctrl_c(
-    daemon: DaemonProcess, configs: Path, tmp_path: Path
+    shared_daemon: DaemonProcess, shared_configs: Path
 ) -> None:
     """--follow prints lines as the job writes them, none twice; Ctrl-C exits 0."""
-    config = write_job_config(configs, trials=40, seconds_per_trial=0.1)
-    job = (await daemon.submit(config))["job"]
-    await daemon.wait_for_state(job["id"], "running")
-    printed = tmp_path / "follow.txt"
+    config = write_job_config(shared_configs, trials=40, seconds_per_trial=0.1)
+    job = (await shared_daemon.submit(config))["job"]
+    await shared_daemon.wait_for_state(job["id"], "running")
+    printed = shared_configs / "follow.txt"
     with printed.open("wb") as stdout:
         following = spawn(
-            daemon.socket,
+            shared_daemon.socket,
             *("logs", str(config), "--follow", "--interval", "0.1"),
             stdout=stdout,
             stderr=subprocess.PIPE,
@@ -509,5 +535,9 @@ async def test_logs_follow_prints_each_new_line_once_until_ctrl_c(
     assert lines[0].startswith(f"# pytaaad job {job['id']} ")
 
 
-async def _has_job(daemon: DaemonProcess) -> bool:
-    return bool((await daemon.call("status"))["jobs"])
+async def _has_job(daemon: DaemonProcess, config: Path) -> bool:
+    try:
+        await daemon.call("status", config=str(config))
+    except RequestFailed:
+        return False
+    return True

@@ -68,12 +68,12 @@ def test_a_daemon_that_is_down_is_a_warning_not_an_error(
 
 
 def test_a_refused_config_is_a_warning_with_the_daemons_message(
-    daemon: DaemonProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    shared_daemon: DaemonProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A config the daemon refuses is logged with its reason; the page still builds."""
     outside = tmp_path / "elsewhere" / "pytaaa.json"
     with caplog.at_level(logging.WARNING, logger="pytaaad.webpage"):
-        html = backtest_section(outside, socket=daemon.socket)
+        html = backtest_section(outside, socket=shared_daemon.socket)
     assert html == backtest_html()
     (record,) = caplog.records
     assert "is outside the allowed roots" in record.getMessage()
