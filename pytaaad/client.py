@@ -121,7 +121,7 @@ def _job_args(config: PathArg | None, job: int | None) -> dict[str, Any]:
 
 
 class _Wire:
-    """Framing both clients share: numbered request lines, checked reply lines."""
+    """Framing both clients share, and errors that describe the daemon at ``path``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -165,10 +165,19 @@ class _Wire:
 
     def unreachable(self, exc: OSError) -> DaemonUnreachable:
         if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
-            why = "no such socket" if isinstance(exc, FileNotFoundError) else "refused"
+            why = (
+                "no such socket"
+                if isinstance(exc, FileNotFoundError)
+                else "connection refused, a stale socket"
+            )
             return DaemonUnreachable(
                 f"no pytaaad daemon is listening on {self.path} ({why}); start one "
                 f"with 'systemctl start pytaaad' or '{self._start_command()}'"
+            )
+        if isinstance(exc, PermissionError):
+            return DaemonUnreachable(
+                f"no permission to use the pytaaad daemon at {self.path}; it admits "
+                f"its own user, root and members of its --allow-group"
             )
         return DaemonUnreachable(
             f"cannot connect to the pytaaad daemon at {self.path}: "

@@ -136,7 +136,7 @@ def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
             continue
         entries.append({"config": path, "job": result.job, "replaced": result.replaced})
         accepted.append(result.job)
-        out.lines([display.submitted(result)])
+        out.lines([display.submit_line(result)])
     if not (args.wait and accepted):
         out.document({"submitted": entries})
         return status
@@ -148,9 +148,9 @@ def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
         return EXIT_INTERRUPTED
     for job in finished:
         if job.ended_well:
-            out.lines([display.finished(job)])
+            out.lines([display.end_line(job)])
         else:
-            out.note(display.finished(job))
+            out.note(display.end_line(job))
     out.document({"submitted": entries, "finished": finished})
     failed = any(not job.ended_well for job in finished)
     return max(status, EXIT_JOB_FAILED if failed else EXIT_OK)
@@ -227,8 +227,9 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Print the end of a job's log; with --follow, what it gains until Ctrl-C."""
     lines = follow.FOLLOW_LINES if args.follow else args.tail
     tail = client.logs(args.config, job=args.job, lines=lines)
-    shown = tail.lines[-args.tail :] if args.tail else tail.lines
-    _show_log(out, LogTail(tail.job, tail.path, shown), new_job=False)
+    _show_log(
+        out, LogTail(tail.job, tail.path, tail.lines[-args.tail :]), new_job=False
+    )
     if not args.follow:
         return EXIT_OK
 

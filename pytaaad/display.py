@@ -79,7 +79,7 @@ def outcome(job: JobInfo, now: float) -> str:
     return f"{text}: {_one_line(detail)}" if detail else text
 
 
-def submitted(result: SubmitResult) -> str:
+def submit_line(result: SubmitResult) -> str:
     """The line ``submit`` prints for one accepted config."""
     job = result.job
     text = f"job {job.id} {job.state}: {job.key}"
@@ -90,7 +90,7 @@ def submitted(result: SubmitResult) -> str:
     return text
 
 
-def finished(job: JobInfo) -> str:
+def end_line(job: JobInfo) -> str:
     """The line for a job ``submit --wait`` saw end."""
     text = f"job {job.id} {job.state} after {duration(job.elapsed)}: {job.key}"
     detail = job.error or (None if job.ended_well else job.reason)

@@ -67,10 +67,10 @@ def _show(progress_bar: tqdm[Any], job: JobInfo) -> None:
     progress_bar.set_postfix_str(str(job.state))
 
 
-def watch(fetch: Callable[[], None], interval: float) -> None:
-    """Call ``fetch`` (which shows one refresh) every ``interval`` seconds, forever."""
+def watch(refresh: Callable[[], None], interval: float) -> None:
+    """Call ``refresh`` (which shows the status once) every ``interval`` s, forever."""
     while True:
-        fetch()
+        refresh()
         time.sleep(interval)
 
 

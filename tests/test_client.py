@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -173,7 +174,7 @@ def test_a_stale_socket_raises_unreachable(tmp_path: Path) -> None:
     path = tmp_path / "stale.sock"
     with socket.socket(socket.AF_UNIX) as stale:
         stale.bind(str(path))
-    with pytest.raises(DaemonUnreachable, match=r"\(refused\); start one"):
+    with pytest.raises(DaemonUnreachable, match=r"\(connection refused, a stale"):
         Client(path).status()
 
 
@@ -186,6 +187,19 @@ def test_a_daemon_that_stops_between_requests_is_unreachable(
         daemon.stop()
         with pytest.raises(DaemonUnreachable, match="did it stop"):
             client.ping()
+
+
+def test_a_socket_without_permission_says_who_may_connect(tmp_path: Path) -> None:
+    """A socket this user may not open gets an error naming who the daemon admits."""
+    path = tmp_path / "private.sock"
+    with socket.socket(socket.AF_UNIX) as private:
+        private.bind(str(path))
+        private.listen()
+        path.chmod(0)
+        if os.access(path, os.W_OK):
+            pytest.skip("this user (root?) may connect to any socket")
+        with pytest.raises(DaemonUnreachable, match="admits its own user, root"):
+            Client(path).ping()
 
 
 @pytest.fixture
