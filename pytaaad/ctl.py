@@ -171,7 +171,6 @@ def status(client: Client, args: argparse.Namespace, out: Output) -> int:
         follow.watch(refresh, args.interval)
     except KeyboardInterrupt:
         return EXIT_OK
-    return EXIT_OK
 
 
 def _show_status(
@@ -242,7 +241,6 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_OK
-    return EXIT_OK
 
 
 def _show_log(out: Output, tail: LogTail, new_job: bool) -> None:

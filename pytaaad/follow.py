@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytaaad.client import Client
 from pytaaad.replies import JobInfo, LogTail
@@ -38,7 +39,7 @@ def wait_for_jobs(
     latest = {job.id: job for job in jobs}
     bars = {
         job.id: tqdm(
-            desc=f"job {job.id}",
+            desc=f"job {job.id} {Path(job.key).name}",
             total=job.trials_total or None,
             unit="trial",
             position=position,
@@ -67,7 +68,7 @@ def _show(progress_bar: tqdm[Any], job: JobInfo) -> None:
     progress_bar.set_postfix_str(str(job.state))
 
 
-def watch(refresh: Callable[[], None], interval: float) -> None:
+def watch(refresh: Callable[[], None], interval: float) -> NoReturn:
     """Call ``refresh`` (which shows the status once) every ``interval`` s, forever."""
     while True:
         refresh()
@@ -79,7 +80,7 @@ def follow_log(
     seen: LogTail,
     show: Callable[[LogTail, bool], None],
     interval: float,
-) -> None:
+) -> NoReturn:
     """Show the lines a log gains, forever; a new run of the config starts over.
 
     ``fetch(lines)`` gets the current tail; ``show(tail, new_job)`` prints new lines.
