@@ -1,10 +1,7 @@
 """pytaaad: a job daemon and a fast Monte Carlo backtest for PyTAAA."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pytaaad")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+# The one place the version is written: hatchling reads it from here when it builds.
+# A literal rather than importlib.metadata, which costs every pytaaa-ctl call ~40 ms.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 
 class PytaaadError(Exception):
     """Base of every error pytaaad raises on purpose.
@@ -134,3 +136,43 @@ class AlreadyRunning(PytaaadError):
     """Another daemon holds the lock of the requested socket."""
 
     code = "already_running"
+
+
+class InternalError(PytaaadError):
+    """The daemon failed while handling a request; its log has the traceback."""
+
+    code = "internal"
+
+
+class DaemonUnreachable(PytaaadError):
+    """No daemon answers on the socket: there is none, it refuses, or it went away."""
+
+    code = "unreachable"
+
+
+class BadReply(PytaaadError):
+    """What came back on the socket is not a protocol version 1 reply."""
+
+    code = "bad_reply"
+
+
+def error_from_reply(code: str, message: str) -> PytaaadError:
+    """The exception an error reply stands for: the class with that code, the message.
+
+    A code this version does not know (a newer daemon) gives a PytaaadError that keeps
+    the code.
+    """
+    error = _classes_by_code().get(code, PytaaadError)(message)
+    error.code = code
+    return error
+
+
+@functools.cache
+def _classes_by_code() -> dict[str, type[PytaaadError]]:
+    classes: dict[str, type[PytaaadError]] = {}
+    pending = [PytaaadError]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return classes

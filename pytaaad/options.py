@@ -17,11 +17,10 @@ from typing import Any
 import platformdirs
 
 from pytaaad.executors import GRACE_SECONDS
+from pytaaad.places import APP_NAME, default_socket
 
 logger = logging.getLogger(__name__)
 
-APP_NAME = "pytaaad"
-SOCKET_NAME = "pytaaad.sock"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXECUTORS = ("local", "dask")
 
@@ -42,17 +41,6 @@ class Options:
     executor: str
     dask_scheduler: str | None
     enable_test_jobs: bool
-
-
-def default_socket(environ: Mapping[str, str]) -> Path | None:
-    """systemd's RuntimeDirectory, else $XDG_RUNTIME_DIR/pytaaad, else nothing."""
-    runtime = environ.get("RUNTIME_DIRECTORY")
-    if runtime:
-        return Path(runtime.split(":")[0]) / SOCKET_NAME
-    xdg = environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        return Path(xdg) / APP_NAME / SOCKET_NAME
-    return None
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:

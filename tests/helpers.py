@@ -17,6 +17,9 @@ from typing import Any
 import orjson
 import psutil
 
+from pytaaad.client import Client
+from pytaaad.replies import JobInfo
+
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0
@@ -68,6 +71,28 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         await asyncio.sleep(POLL_SECONDS)
+
+
+def poll_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll a blocking ``condition`` until it holds; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def wait_for_end(client: Client, job_id: int, timeout: float = 30.0) -> JobInfo:
+    """The job's record once it has ended, through a blocking client."""
+    poll_until(lambda: client.job(job_id).finished, timeout, f"job {job_id} to end")
+    return client.job(job_id)
+
+
+def wait_for_running(client: Client, job_id: int, timeout: float = 30.0) -> None:
+    """Return once the job has done a trial, through a blocking client."""
+    poll_until(
+        lambda: client.job(job_id).trials_done > 0, timeout, f"job {job_id} to run"
+    )
 
 
 def write_job_config(folder: Path, name: str = "job", **fields: Any) -> Path:

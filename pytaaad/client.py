@@ -1,0 +1,500 @@
+"""The daemon's Python clients: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
+
+Both speak protocol version 1 on the daemon's Unix socket, keep one connection open
+between requests, return the typed records of ``pytaaad.replies`` and raise an error
+reply as the ``PytaaadError`` subclass of its code, with the daemon's message::
+
+    with Client() as client:
+        job = client.submit("naz100_hma.json").job
+        print(job.id, job.state)
+
+A daemon that is not there (no socket, connection refused), goes away or does not
+answer in time raises ``DaemonUnreachable``; one that answers garbage, ``BadReply``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import shlex
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from pytaaad import replies
+from pytaaad.errors import BadReply, DaemonUnreachable, error_from_reply
+from pytaaad.places import SOCKET_VARIABLE, SYSTEM_SOCKET, default_socket
+from pytaaad.protocol import PROTOCOL_VERSION
+from pytaaad.replies import DaemonInfo, JobInfo, LogTail, Status, SubmitResult
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+WAIT_POLL_SECONDS = 0.5
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+RECEIVE_BYTES = 64 * 1024
+_CLOSED = "the daemon closed the connection"
+
+ResultT = TypeVar("ResultT")
+PathArg = str | os.PathLike[str]
+
+
+def find_socket(
+    explicit: PathArg | None = None, environ: Mapping[str, str] = os.environ
+) -> Path:
+    """The daemon's socket: ``explicit``, else $PYTAAAD_SOCKET, else the default.
+
+    The default is the daemon's own (systemd's RuntimeDirectory, else
+    $XDG_RUNTIME_DIR/pytaaad/pytaaad.sock); if no socket is there but the system
+    service's /run/pytaaad/pytaaad.sock exists, that one.
+    """
+    chosen = explicit if explicit else environ.get(SOCKET_VARIABLE)
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    own = default_socket(environ)
+    if own is not None and (own.exists() or not SYSTEM_SOCKET.exists()):
+        return own
+    return SYSTEM_SOCKET
+
+
+def config_path(config: PathArg) -> str:
+    """A config path as the daemon keys it: absolute, from this process's directory."""
+    return str(Path(config).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class _Call(Generic[ResultT]):
+    """One request, and how to read its result."""
+
+    op: str
+    args: Mapping[str, Any]
+    read: Callable[[Mapping[str, Any]], ResultT]
+
+
+def _ping() -> _Call[DaemonInfo]:
+    return _Call("ping", {}, replies.daemon_info)
+
+
+def _submit(
+    config: PathArg,
+    force: bool,
+    trials: int | None,
+    seed: int | None,
+    kind: str | None,
+) -> _Call[SubmitResult]:
+    args: dict[str, Any] = {"config": config_path(config), "force": force or None}
+    args |= {"trials": trials, "seed": seed, "kind": kind}
+    return _Call("submit", args, replies.submit_result)
+
+
+def _status(config: PathArg | None, job: int | None) -> _Call[Status]:
+    return _Call("status", _job_args(config, job), replies.status)
+
+
+def _cancel(config: PathArg | None, job: int | None) -> _Call[JobInfo]:
+    return _Call("cancel", _job_args(config, job), replies.cancelled_job)
+
+
+def _logs(config: PathArg | None, job: int | None, lines: int | None) -> _Call[LogTail]:
+    return _Call("logs", {**_job_args(config, job), "lines": lines}, replies.log_tail)
+
+
+def _history(config: PathArg | None, limit: int | None) -> _Call[tuple[JobInfo, ...]]:
+    args = {"config": config_path(config) if config else None, "limit": limit}
+    return _Call("history", args, replies.job_list)
+
+
+def _shutdown() -> _Call[None]:
+    return _Call("shutdown", {}, lambda result: None)
+
+
+def _job_args(config: PathArg | None, job: int | None) -> dict[str, Any]:
+    return {"config": config_path(config) if config else None, "job": job}
+
+
+class _Wire:
+    """Framing both clients share, and errors that describe the daemon at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ids = itertools.count(1)
+
+    def request(self, call: _Call[Any]) -> tuple[int, bytes]:
+        request_id = next(self._ids)
+        args = {name: value for name, value in call.args.items() if value is not None}
+        message = {"v": PROTOCOL_VERSION, "op": call.op, "id": request_id, **args}
+        return request_id, orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+
+    def reply(self, request_id: int, line: bytes) -> dict[str, Any]:
+        """The reply object, checked to be a version 1 reply to this request."""
+        try:
+            reply = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BadReply(f"{self.path} answered with invalid JSON ({exc})") from None
+        if not isinstance(reply, dict) or reply.get("v") != PROTOCOL_VERSION:
+            raise BadReply(
+                f"{self.path} does not answer in protocol version {PROTOCOL_VERSION}: "
+                f"{line[:200]!r}"
+            )
+        # A request the daemon refused before reading it gets an error without an id.
+        unnumbered_error = reply.get("ok") is False and reply.get("id") is None
+        if reply.get("id") != request_id and not unnumbered_error:
+            raise BadReply(
+                f"{self.path} answered request {reply.get('id')!r} to request "
+                f"{request_id}"
+            )
+        return reply
+
+    def result(self, reply: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The result of a success reply; an error reply raised as its exception."""
+        if reply.get("ok") is True and isinstance(reply.get("result"), dict):
+            result: Mapping[str, Any] = reply["result"]
+            return result
+        error = reply.get("error")
+        if reply.get("ok") is not False or not isinstance(error, dict):
+            raise BadReply(f"{self.path} sent a reply with neither result nor error")
+        raise error_from_reply(str(error.get("code")), str(error.get("message")))
+
+    def unreachable(self, exc: OSError) -> DaemonUnreachable:
+        if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+            why = (
+                "no such socket"
+                if isinstance(exc, FileNotFoundError)
+                else "connection refused, a stale socket"
+            )
+            return DaemonUnreachable(
+                f"no pytaaad daemon is listening on {self.path} ({why}); start one "
+                f"with 'systemctl start pytaaad' or '{self._start_command()}'"
+            )
+        if isinstance(exc, PermissionError):
+            return DaemonUnreachable(
+                f"no permission to use the pytaaad daemon at {self.path}; it admits "
+                f"its own user, root and members of its --allow-group"
+            )
+        return DaemonUnreachable(
+            f"cannot connect to the pytaaad daemon at {self.path}: "
+            f"{exc.strerror or exc}"
+        )
+
+    def lost(self, exc: OSError) -> DaemonUnreachable:
+        return DaemonUnreachable(
+            f"lost the connection to the pytaaad daemon at {self.path} before it "
+            f"replied ({exc.strerror or exc}); did it stop?"
+        )
+
+    def silent(self, timeout: float) -> DaemonUnreachable:
+        return DaemonUnreachable(
+            f"the pytaaad daemon at {self.path} did not reply within {timeout:g} s"
+        )
+
+    def _start_command(self) -> str:
+        if self.path == default_socket(os.environ):
+            return "pytaaad"
+        return f"pytaaad --socket {shlex.quote(str(self.path))}"
+
+
+class Client:
+    """A blocking client; use it as a context manager, or call ``close``.
+
+    Not thread-safe: give each thread its own. ``timeout`` bounds each request, from
+    connecting to the end of the reply.
+    """
+
+    def __init__(
+        self,
+        socket_path: PathArg | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.socket_path = find_socket(socket_path)
+        self.timeout = timeout
+        self._wire = _Wire(self.socket_path)
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buffer.clear()
+
+    def ping(self) -> DaemonInfo:
+        return self._run(_ping())
+
+    def submit(
+        self,
+        config: PathArg,
+        *,
+        force: bool = False,
+        trials: int | None = None,
+        seed: int | None = None,
+        kind: str | None = None,
+    ) -> SubmitResult:
+        """Queue a job for ``config``, replacing any job in flight for it."""
+        return self._run(_submit(config, force, trials, seed, kind))
+
+    def status(
+        self, config: PathArg | None = None, *, job: int | None = None
+    ) -> Status:
+        """Every job of the daemon's table, or the newest of ``config``, or ``job``."""
+        return self._run(_status(config, job))
+
+    def job(self, job: int) -> JobInfo:
+        (info,) = self.status(job=job).jobs
+        return info
+
+    def cancel(
+        self, config: PathArg | None = None, *, job: int | None = None
+    ) -> JobInfo:
+        return self._run(_cancel(config, job))
+
+    def logs(
+        self,
+        config: PathArg | None = None,
+        *,
+        job: int | None = None,
+        lines: int | None = None,
+    ) -> LogTail:
+        return self._run(_logs(config, job, lines))
+
+    def history(
+        self, config: PathArg | None = None, *, limit: int | None = None
+    ) -> tuple[JobInfo, ...]:
+        """Past and present jobs from the daemon's history, newest first."""
+        return self._run(_history(config, limit))
+
+    def shutdown(self) -> None:
+        self._run(_shutdown())
+
+    def wait(
+        self,
+        job: int,
+        *,
+        interval: float = WAIT_POLL_SECONDS,
+        on_update: Callable[[JobInfo], None] | None = None,
+    ) -> JobInfo:
+        """Poll ``job`` every ``interval`` seconds until it ends; return its record."""
+        while True:
+            info = self.job(job)
+            if on_update is not None:
+                on_update(info)
+            if info.finished:
+                return info
+            time.sleep(interval)
+
+    def _run(self, call: _Call[ResultT]) -> ResultT:
+        request_id, frame = self._wire.request(call)
+        deadline = time.monotonic() + self.timeout
+        try:
+            sock = self._connected()
+            sock.sendall(frame)
+            line = self._read_line(sock, deadline)
+            reply = self._wire.reply(request_id, line)
+        except TimeoutError:
+            self.close()
+            raise self._wire.silent(self.timeout) from None
+        except OSError as exc:
+            self.close()
+            raise self._wire.lost(exc) from None
+        except BadReply:
+            self.close()
+            raise
+        if reply.get("id") is None:
+            self.close()
+        return call.read(self._wire.result(reply))
+
+    def _connected(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.socket_path))
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                raise self._wire.unreachable(exc) from None
+            self._sock = sock
+        return self._sock
+
+    def _read_line(self, sock: socket.socket, deadline: float) -> bytes:
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > MAX_REPLY_BYTES:
+                raise BadReply(f"a reply is longer than {MAX_REPLY_BYTES} bytes")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+            chunk = sock.recv(RECEIVE_BYTES)
+            if not chunk:
+                raise ConnectionResetError(_CLOSED)
+            self._buffer += chunk
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return line
+
+
+class AsyncClient:
+    """An asyncio client; use it as an async context manager, or await ``close``.
+
+    Requests from concurrent tasks take turns on the one connection.
+    """
+
+    def __init__(
+        self,
+        socket_path: PathArg | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.socket_path = find_socket(socket_path)
+        self.timeout = timeout
+        self._wire = _Wire(self.socket_path)
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._turn = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._streams is None:
+            return
+        _, writer = self._streams
+        self._streams = None
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError as exc:
+            logger.debug("closing the connection to %s: %s", self.socket_path, exc)
+
+    async def ping(self) -> DaemonInfo:
+        return await self._run(_ping())
+
+    async def submit(
+        self,
+        config: PathArg,
+        *,
+        force: bool = False,
+        trials: int | None = None,
+        seed: int | None = None,
+        kind: str | None = None,
+    ) -> SubmitResult:
+        """Queue a job for ``config``, replacing any job in flight for it."""
+        return await self._run(_submit(config, force, trials, seed, kind))
+
+    async def status(
+        self, config: PathArg | None = None, *, job: int | None = None
+    ) -> Status:
+        """Every job of the daemon's table, or the newest of ``config``, or ``job``."""
+        return await self._run(_status(config, job))
+
+    async def job(self, job: int) -> JobInfo:
+        (info,) = (await self.status(job=job)).jobs
+        return info
+
+    async def cancel(
+        self, config: PathArg | None = None, *, job: int | None = None
+    ) -> JobInfo:
+        return await self._run(_cancel(config, job))
+
+    async def logs(
+        self,
+        config: PathArg | None = None,
+        *,
+        job: int | None = None,
+        lines: int | None = None,
+    ) -> LogTail:
+        return await self._run(_logs(config, job, lines))
+
+    async def history(
+        self, config: PathArg | None = None, *, limit: int | None = None
+    ) -> tuple[JobInfo, ...]:
+        """Past and present jobs from the daemon's history, newest first."""
+        return await self._run(_history(config, limit))
+
+    async def shutdown(self) -> None:
+        await self._run(_shutdown())
+
+    async def wait(
+        self,
+        job: int,
+        *,
+        interval: float = WAIT_POLL_SECONDS,
+        on_update: Callable[[JobInfo], None] | None = None,
+    ) -> JobInfo:
+        """Poll ``job`` every ``interval`` seconds until it ends; return its record."""
+        while True:
+            info = await self.job(job)
+            if on_update is not None:
+                on_update(info)
+            if info.finished:
+                return info
+            await asyncio.sleep(interval)
+
+    async def _run(self, call: _Call[ResultT]) -> ResultT:
+        request_id, frame = self._wire.request(call)
+        async with self._turn:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    reply = await self._exchange(request_id, frame)
+            except TimeoutError:
+                await self.close()
+                raise self._wire.silent(self.timeout) from None
+            except OSError as exc:
+                await self.close()
+                raise self._wire.lost(exc) from None
+            except BadReply:
+                await self.close()
+                raise
+            if reply.get("id") is None:
+                await self.close()
+        return call.read(self._wire.result(reply))
+
+    async def _exchange(self, request_id: int, frame: bytes) -> dict[str, Any]:
+        reader, writer = await self._connected()
+        writer.write(frame)
+        await writer.drain()
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError:
+            raise ConnectionResetError(_CLOSED) from None
+        except asyncio.LimitOverrunError:
+            raise BadReply(f"a reply is longer than {MAX_REPLY_BYTES} bytes") from None
+        return self._wire.reply(request_id, line[:-1])
+
+    async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._streams is None:
+            try:
+                self._streams = await asyncio.open_unix_connection(
+                    str(self.socket_path), limit=MAX_REPLY_BYTES
+                )
+            except OSError as exc:
+                raise self._wire.unreachable(exc) from None
+        return self._streams
