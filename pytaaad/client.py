@@ -14,8 +14,8 @@ answer in time raises ``DaemonUnreachable``; one that answers garbage, ``BadRepl
 
 from __future__ import annotations
 
-import asyncio
 import itertools
+import json
 import logging
 import os
 import shlex
@@ -25,9 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
-
-import orjson
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pytaaad import replies
 from pytaaad.errors import BadReply, DaemonUnreachable, error_from_reply
@@ -35,13 +33,16 @@ from pytaaad.places import SOCKET_VARIABLE, SYSTEM_SOCKET, default_socket
 from pytaaad.protocol import PROTOCOL_VERSION
 from pytaaad.replies import DaemonInfo, JobInfo, LogTail, Status, SubmitResult
 
+if TYPE_CHECKING:
+    pass
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 WAIT_POLL_SECONDS = 0.5
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 RECEIVE_BYTES = 64 * 1024
-_CLOSED = "the daemon closed the connection"
+CLOSED_MESSAGE = "the daemon closed the connection"
 
 ResultT = TypeVar("ResultT")
 PathArg = str | os.PathLike[str]
@@ -71,7 +72,7 @@ def config_path(config: PathArg) -> str:
 
 
 @dataclass(frozen=True)
-class _Call(Generic[ResultT]):
+class Call(Generic[ResultT]):
     """One request, and how to read its result."""
 
     op: str
@@ -79,65 +80,72 @@ class _Call(Generic[ResultT]):
     read: Callable[[Mapping[str, Any]], ResultT]
 
 
-def _ping() -> _Call[DaemonInfo]:
-    return _Call("ping", {}, replies.daemon_info)
+def ping_call() -> Call[DaemonInfo]:
+    return Call("ping", {}, replies.daemon_info)
 
 
-def _submit(
+def submit_call(
     config: PathArg,
     force: bool,
     trials: int | None,
     seed: int | None,
     kind: str | None,
-) -> _Call[SubmitResult]:
+) -> Call[SubmitResult]:
     args: dict[str, Any] = {"config": config_path(config), "force": force or None}
     args |= {"trials": trials, "seed": seed, "kind": kind}
-    return _Call("submit", args, replies.submit_result)
+    return Call("submit", args, replies.submit_result)
 
 
-def _status(config: PathArg | None, job: int | None) -> _Call[Status]:
-    return _Call("status", _job_args(config, job), replies.status)
+def status_call(config: PathArg | None, job: int | None) -> Call[Status]:
+    return Call("status", _job_args(config, job), replies.status)
 
 
-def _cancel(config: PathArg | None, job: int | None) -> _Call[JobInfo]:
-    return _Call("cancel", _job_args(config, job), replies.cancelled_job)
+def cancel_call(config: PathArg | None, job: int | None) -> Call[JobInfo]:
+    return Call("cancel", _job_args(config, job), replies.cancelled_job)
 
 
-def _logs(config: PathArg | None, job: int | None, lines: int | None) -> _Call[LogTail]:
-    return _Call("logs", {**_job_args(config, job), "lines": lines}, replies.log_tail)
+def logs_call(
+    config: PathArg | None, job: int | None, lines: int | None
+) -> Call[LogTail]:
+    return Call("logs", {**_job_args(config, job), "lines": lines}, replies.log_tail)
 
 
-def _history(config: PathArg | None, limit: int | None) -> _Call[tuple[JobInfo, ...]]:
+def history_call(
+    config: PathArg | None, limit: int | None
+) -> Call[tuple[JobInfo, ...]]:
     args = {"config": config_path(config) if config else None, "limit": limit}
-    return _Call("history", args, replies.job_list)
+    return Call("history", args, replies.job_list)
 
 
-def _shutdown() -> _Call[None]:
-    return _Call("shutdown", {}, lambda result: None)
+def shutdown_call() -> Call[None]:
+    return Call("shutdown", {}, lambda result: None)
 
 
 def _job_args(config: PathArg | None, job: int | None) -> dict[str, Any]:
     return {"config": config_path(config) if config else None, "job": job}
 
 
-class _Wire:
+class Wire:
     """Framing both clients share, and errors that describe the daemon at ``path``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._ids = itertools.count(1)
 
-    def request(self, call: _Call[Any]) -> tuple[int, bytes]:
+    def request(self, call: Call[Any]) -> tuple[int, bytes]:
         request_id = next(self._ids)
         args = {name: value for name, value in call.args.items() if value is not None}
         message = {"v": PROTOCOL_VERSION, "op": call.op, "id": request_id, **args}
-        return request_id, orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+        # The standard json module: orjson's import alone would double the run time of
+        # a pytaaa-ctl command, for one small request and reply.
+        encoded = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        return request_id, encoded.encode() + b"\n"
 
     def reply(self, request_id: int, line: bytes) -> dict[str, Any]:
         """The reply object, checked to be a version 1 reply to this request."""
         try:
-            reply = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            reply = json.loads(line)
+        except ValueError as exc:
             raise BadReply(f"{self.path} answered with invalid JSON ({exc})") from None
         if not isinstance(reply, dict) or reply.get("v") != PROTOCOL_VERSION:
             raise BadReply(
@@ -216,7 +224,7 @@ class Client:
     ) -> None:
         self.socket_path = find_socket(socket_path)
         self.timeout = timeout
-        self._wire = _Wire(self.socket_path)
+        self._wire = Wire(self.socket_path)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
 
@@ -238,7 +246,7 @@ class Client:
         self._buffer.clear()
 
     def ping(self) -> DaemonInfo:
-        return self._run(_ping())
+        return self._run(ping_call())
 
     def submit(
         self,
@@ -250,13 +258,13 @@ class Client:
         kind: str | None = None,
     ) -> SubmitResult:
         """Queue a job for ``config``, replacing any job in flight for it."""
-        return self._run(_submit(config, force, trials, seed, kind))
+        return self._run(submit_call(config, force, trials, seed, kind))
 
     def status(
         self, config: PathArg | None = None, *, job: int | None = None
     ) -> Status:
         """Every job of the daemon's table, or the newest of ``config``, or ``job``."""
-        return self._run(_status(config, job))
+        return self._run(status_call(config, job))
 
     def job(self, job: int) -> JobInfo:
         (info,) = self.status(job=job).jobs
@@ -265,7 +273,7 @@ class Client:
     def cancel(
         self, config: PathArg | None = None, *, job: int | None = None
     ) -> JobInfo:
-        return self._run(_cancel(config, job))
+        return self._run(cancel_call(config, job))
 
     def logs(
         self,
@@ -274,16 +282,16 @@ class Client:
         job: int | None = None,
         lines: int | None = None,
     ) -> LogTail:
-        return self._run(_logs(config, job, lines))
+        return self._run(logs_call(config, job, lines))
 
     def history(
         self, config: PathArg | None = None, *, limit: int | None = None
     ) -> tuple[JobInfo, ...]:
         """Past and present jobs from the daemon's history, newest first."""
-        return self._run(_history(config, limit))
+        return self._run(history_call(config, limit))
 
     def shutdown(self) -> None:
-        self._run(_shutdown())
+        self._run(shutdown_call())
 
     def wait(
         self,
@@ -301,7 +309,7 @@ class Client:
                 return info
             time.sleep(interval)
 
-    def _run(self, call: _Call[ResultT]) -> ResultT:
+    def _run(self, call: Call[ResultT]) -> ResultT:
         request_id, frame = self._wire.request(call)
         deadline = time.monotonic() + self.timeout
         try:
@@ -347,154 +355,18 @@ class Client:
             sock.settimeout(remaining)
             chunk = sock.recv(RECEIVE_BYTES)
             if not chunk:
-                raise ConnectionResetError(_CLOSED)
+                raise ConnectionResetError(CLOSED_MESSAGE)
             self._buffer += chunk
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
         return line
 
 
-class AsyncClient:
-    """An asyncio client; use it as an async context manager, or await ``close``.
+def __getattr__(name: str) -> Any:
+    # AsyncClient lives in its own module so that pytaaa-ctl, which only needs the
+    # blocking client, never pays the tens of milliseconds asyncio takes to import.
+    if name == "AsyncClient":
+        from pytaaad.aioclient import AsyncClient
 
-    Requests from concurrent tasks take turns on the one connection.
-    """
-
-    def __init__(
-        self,
-        socket_path: PathArg | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self.socket_path = find_socket(socket_path)
-        self.timeout = timeout
-        self._wire = _Wire(self.socket_path)
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._turn = asyncio.Lock()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._streams is None:
-            return
-        _, writer = self._streams
-        self._streams = None
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError as exc:
-            logger.debug("closing the connection to %s: %s", self.socket_path, exc)
-
-    async def ping(self) -> DaemonInfo:
-        return await self._run(_ping())
-
-    async def submit(
-        self,
-        config: PathArg,
-        *,
-        force: bool = False,
-        trials: int | None = None,
-        seed: int | None = None,
-        kind: str | None = None,
-    ) -> SubmitResult:
-        """Queue a job for ``config``, replacing any job in flight for it."""
-        return await self._run(_submit(config, force, trials, seed, kind))
-
-    async def status(
-        self, config: PathArg | None = None, *, job: int | None = None
-    ) -> Status:
-        """Every job of the daemon's table, or the newest of ``config``, or ``job``."""
-        return await self._run(_status(config, job))
-
-    async def job(self, job: int) -> JobInfo:
-        (info,) = (await self.status(job=job)).jobs
-        return info
-
-    async def cancel(
-        self, config: PathArg | None = None, *, job: int | None = None
-    ) -> JobInfo:
-        return await self._run(_cancel(config, job))
-
-    async def logs(
-        self,
-        config: PathArg | None = None,
-        *,
-        job: int | None = None,
-        lines: int | None = None,
-    ) -> LogTail:
-        return await self._run(_logs(config, job, lines))
-
-    async def history(
-        self, config: PathArg | None = None, *, limit: int | None = None
-    ) -> tuple[JobInfo, ...]:
-        """Past and present jobs from the daemon's history, newest first."""
-        return await self._run(_history(config, limit))
-
-    async def shutdown(self) -> None:
-        await self._run(_shutdown())
-
-    async def wait(
-        self,
-        job: int,
-        *,
-        interval: float = WAIT_POLL_SECONDS,
-        on_update: Callable[[JobInfo], None] | None = None,
-    ) -> JobInfo:
-        """Poll ``job`` every ``interval`` seconds until it ends; return its record."""
-        while True:
-            info = await self.job(job)
-            if on_update is not None:
-                on_update(info)
-            if info.finished:
-                return info
-            await asyncio.sleep(interval)
-
-    async def _run(self, call: _Call[ResultT]) -> ResultT:
-        request_id, frame = self._wire.request(call)
-        async with self._turn:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    reply = await self._exchange(request_id, frame)
-            except TimeoutError:
-                await self.close()
-                raise self._wire.silent(self.timeout) from None
-            except OSError as exc:
-                await self.close()
-                raise self._wire.lost(exc) from None
-            except BadReply:
-                await self.close()
-                raise
-            if reply.get("id") is None:
-                await self.close()
-        return call.read(self._wire.result(reply))
-
-    async def _exchange(self, request_id: int, frame: bytes) -> dict[str, Any]:
-        reader, writer = await self._connected()
-        writer.write(frame)
-        await writer.drain()
-        try:
-            line = await reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError:
-            raise ConnectionResetError(_CLOSED) from None
-        except asyncio.LimitOverrunError:
-            raise BadReply(f"a reply is longer than {MAX_REPLY_BYTES} bytes") from None
-        return self._wire.reply(request_id, line[:-1])
-
-    async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._streams is None:
-            try:
-                self._streams = await asyncio.open_unix_connection(
-                    str(self.socket_path), limit=MAX_REPLY_BYTES
-                )
-            except OSError as exc:
-                raise self._wire.unreachable(exc) from None
-        return self._streams
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,14 +7,14 @@ stdout carries only JSON documents, one per line. The README documents every sha
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
-
-import orjson
 
 from pytaaad import __version__, display, follow
 from pytaaad.client import DEFAULT_TIMEOUT_SECONDS, Client, config_path
@@ -67,7 +67,9 @@ class Output:
     def document(self, value: Any) -> None:
         """One JSON document on a line of stdout, in --json mode."""
         if self.json:
-            sys.stdout.write(orjson.dumps(value).decode() + "\n")
+            sys.stdout.write(
+                json.dumps(value, default=_plain, ensure_ascii=False) + "\n"
+            )
             sys.stdout.flush()
 
     def lines(self, lines: Iterable[str]) -> None:
@@ -93,6 +95,15 @@ class Output:
 
 def error_object(error: PytaaadError) -> dict[str, str]:
     return {"code": error.code, "message": str(error)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what the standard encoder does not know: records and paths."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,11 +12,10 @@ and gets exactly one response line, echoing ``id``::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,6 +26,9 @@ from pytaaad.errors import (
     UnknownOp,
     UnsupportedVersion,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
     The reader's limit must be MAX_FRAME_BYTES. A longer line is read to its end and
     dropped, then FrameTooLarge is raised, so the connection stays usable.
     """
+    # Imported here: clients import this module for its constants, and asyncio costs
+    # a command-line call tens of milliseconds.
+    import asyncio
+
     try:
         line = await reader.readuntil(b"\n")
     except asyncio.IncompleteReadError as exc:
@@ -88,6 +94,8 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 
 
 async def _skip_line(reader: asyncio.StreamReader, consumed: int) -> None:
+    import asyncio
+
     while True:
         await reader.readexactly(consumed)
         try:
