@@ -282,7 +282,7 @@ class Daemon:
         return {"job": self.scheduler.describe(job)}
 
     def _logs(self, args: Mapping[str, Any], peer: Peer) -> dict[str, Any]:
-        job = self._one_job(args)
+        job = self._one_job(args, ran=True)
         path = self.scheduler.log_of(job)
         lines = tail(path, args.get("lines", DEFAULT_LOG_LINES))
         return {"job": job.id, "path": str(path), "lines": lines}
@@ -297,11 +297,12 @@ class Daemon:
         self.request_stop(f"asked by {peer}")
         return {"stopping": True}
 
-    def _one_job(self, args: Mapping[str, Any]) -> Job:
+    def _one_job(self, args: Mapping[str, Any], ran: bool = False) -> Job:
         if "job" in args:
             return self.scheduler.find(args["job"])
         if "config" in args:
-            return self.scheduler.latest(absolute_path(args["config"], "config"))
+            key = absolute_path(args["config"], "config")
+            return self.scheduler.latest(key, ran=ran)
         raise UnknownJob("name a job with 'job' (its id) or 'config' (its path)")
 
 

@@ -42,6 +42,7 @@ from pytaaad.roots import Roots
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_MARGIN_SECONDS = 3.0
+LATEST_SCAN_ROWS = 50
 
 T = TypeVar("T")
 
@@ -156,15 +157,17 @@ class Scheduler:
                 raise
             return job
 
-    def latest(self, key: Path) -> Job:
-        """The newest job for a config, in flight or finished."""
+    def latest(self, key: Path, ran: bool = False) -> Job:
+        """The newest job for a config, in flight or finished; with ``ran``, the
+        newest that was not skipped as fresh (the one the config's log is about).
+        """
         job = self.table.in_flight(str(key))
-        if job is None:
-            recent = self._history.recent(str(key), 1)
-            if not recent:
-                raise UnknownJob(f"no job for config {key}")
-            job = recent[0]
-        return job
+        if job is not None:
+            return job
+        for job in self._history.recent(str(key), LATEST_SCAN_ROWS):
+            if not ran or job.state is not JobState.SKIPPED_FRESH:
+                return job
+        raise UnknownJob(f"no job{' that ran' if ran else ''} for config {key}")
 
     def describe(self, job: Job) -> dict[str, Any]:
         """A job's record for a status reply, with its live worker pids."""

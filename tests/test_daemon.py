@@ -256,6 +256,8 @@ async def test_fresh_outputs_skip_a_submit_unless_forced(
     skipped = (await shared_daemon.submit(config))["job"]
     assert skipped["state"] == "skipped_fresh"
     assert f"job {first['id']}" in skipped["reason"]
+    logs = await shared_daemon.call("logs", config=str(config))
+    assert logs["job"] == first["id"], "the log of the job that ran, not of the skip"
     forced = (await shared_daemon.submit(config, force=True))["job"]
     assert forced["state"] in ("queued", "running")
     await shared_daemon.wait_for_state(forced["id"], "succeeded")
