@@ -9,8 +9,8 @@ config=${1:-configs/sample_hmas.json}
 
 echo "== installing pytaaad into $repo/.venv"
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet .
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq .
 
 run=$(mktemp -d)
 export PYTAAAD_SOCKET=$run/pytaaad.sock
