@@ -9,7 +9,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,9 @@ from pytaaad.config import (
     Settings,
     StrategyParams,
 )
+
+if TYPE_CHECKING:
+    from pytaaad.backtest.job import TrialResult
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class Run:
     settings: Settings
     market: Market
     seed: int
-    results: Sequence[Any]
+    results: Sequence[TrialResult]
     timings: dict[str, float]
 
     @property
