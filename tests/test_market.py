@@ -21,10 +21,18 @@ from pytaaad.backtest.quotes import Quotes
 NAN = np.nan
 
 
-def test_cleaning_interpolates_inside_and_holds_outside() -> None:
-    """Gaps inside a life are linear; before listing and after delisting prices hold."""
+def test_cleaning_holds_prices_without_looking_ahead() -> None:
+    """Gaps hold the last price; before the first quote the first price holds."""
     raw = np.array([[NAN, 2.0, NAN, 4.0, NAN], [1.0, NAN, NAN, 4.0, 5.0]])
     cleaned = clean_prices(raw)
+    np.testing.assert_allclose(cleaned[0], [2.0, 2.0, 2.0, 4.0, 4.0])
+    np.testing.assert_allclose(cleaned[1], [1.0, 1.0, 1.0, 4.0, 5.0])
+
+
+def test_legacy_cleaning_interpolates_inside_a_life() -> None:
+    """The legacy cleaning fills gaps linearly, from the next quote too."""
+    raw = np.array([[NAN, 2.0, NAN, 4.0, NAN], [1.0, NAN, NAN, 4.0, 5.0]])
+    cleaned = clean_prices(raw, interpolate=True)
     np.testing.assert_allclose(cleaned[0], [2.0, 2.0, 3.0, 4.0, 4.0])
     np.testing.assert_allclose(cleaned[1], [1.0, 2.0, 3.0, 4.0, 5.0])
 
@@ -90,9 +98,12 @@ def test_market_listing_and_buy_and_hold() -> None:
     prices = np.array(
         [[NAN, 10.0, 20.0, NAN], [4.0, 4.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0]]
     )
-    market = prepare_market(_quotes(prices), window_size=2)
+    market = prepare_market(_quotes(prices), window_size=1)
     np.testing.assert_array_equal(market.listed[0], [False, True, True, False])
     np.testing.assert_array_equal(market.listed_count(), [1, 2, 2, 1])
+    # Quotes that stop within the filter window of the end are late, not delisted.
+    recent = prepare_market(_quotes(prices), window_size=2)
+    np.testing.assert_array_equal(recent.listed[0], [False, True, True, True])
     # S0 doubles from its listing, S1 halves: (20000 + 5000) / 2; CASH joins in legacy.
     assert market.buy_and_hold(legacy=False)[-1] == pytest.approx(12_500.0)
     assert market.buy_and_hold(legacy=True)[-1] == pytest.approx(35_000.0 / 3)

@@ -89,7 +89,7 @@ def test_text_price_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
     path.write_text("date,AAA\n2020-01-02,10\n2020-01-03,ten\n")
     with pytest.raises(
-        QuoteDataError, match=f"quote store {path}: a price is not a number"
+        QuoteDataError, match=f"quote store {path}: AAA on 2020-01-03: 'ten' is not"
     ):
         load_quotes(path)
 
@@ -98,10 +98,46 @@ def test_non_positive_prices_become_missing(tmp_path: Path) -> None:
     """Zero and negative prices are treated as missing quotes."""
     path = tmp_path / "q.csv"
     path.write_text(
-        "date,AAA\n2020-01-02,10\n2020-01-03,0\n2020-01-06,-1\n2020-01-07,11\n"
+        "date,AAA,BBB\n2020-01-02,10,1\n2020-01-03,0,1\n2020-01-06,-1,1\n"
+        "2020-01-07,11,1\n"
     )
     quotes = load_quotes(path)
     assert np.isnan(quotes.prices[0, 1:3]).all()
+
+
+def test_dates_without_any_stock_quote_are_dropped(tmp_path: Path) -> None:
+    """A row with no quote at all (a blank last line from a feed) is not a day."""
+    path = tmp_path / "q.csv"
+    path.write_text("date,AAA,BBB\n2020-01-02,10,1\n2020-01-03,11,2\n2020-01-06,,\n")
+    quotes = load_quotes(path)
+    assert quotes.last_date == dt.date(2020, 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (",date,AAA", "column 1 has no name"),
+        ("date,AAA,AAA", "'AAA' appears twice"),
+        ("date,AAA,AAA ", "'AAA' appears twice"),
+    ],
+)
+def test_unnamed_or_repeated_columns_are_refused(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    """A pandas row index or a symbol given twice is an error, not an extra stock."""
+    path = tmp_path / "q.csv"
+    width = header.count(",") + 1
+    path.write_text(header + "\n" + ",".join(["2020-01-02"] + ["1"] * (width - 1)))
+    with pytest.raises(QuoteDataError, match=message):
+        load_quotes(path)
+
+
+def test_parquet_with_a_date_index_reads(tmp_path: Path) -> None:
+    """A Parquet store whose index is the date (named 'date') is accepted."""
+    frame = _frame()
+    frame.index = frame.index.strftime("%Y-%m-%d").rename("date")
+    frame.to_parquet(tmp_path / "q.parquet")
+    assert load_quotes(tmp_path / "q.parquet").symbols == ("AAA", "BBB", CASH)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +146,7 @@ def test_non_positive_prices_become_missing(tmp_path: Path) -> None:
         ("", "cannot read"),
         ("date,AAA\n", "no quotes"),
         ("day,AAA\n2020-01-02,1\n", "no 'date' column"),
-        ("date,AAA\nyesterday,1\n", "unreadable dates"),
+        ("date,AAA\nyesterday,1\n", "'yesterday' is not an ISO date"),
     ],
 )
 def test_bad_csv_stores_are_clear_errors(

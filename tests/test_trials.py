@@ -43,10 +43,13 @@ def _market(frame: pd.DataFrame, settings: Settings) -> Market:
 def test_future_prices_never_change_past_decisions(
     make_config: ConfigFactory, synthetic_frame: pd.DataFrame, method: str
 ) -> None:
-    """Changing prices after day t changes no weight decided and no value up to t."""
+    """Changing prices after day t changes no weight decided and no value up to t,
+    also when quotes are missing on and before day t.
+    """
     settings = load_settings(make_config(uptrendSignalMethod=method, **CHANNEL_DAYS))
     cut = 500
     rng = np.random.default_rng(9)
+    synthetic_frame.iloc[cut - 30 : cut + 1 : 3, :4] = np.nan
     altered = synthetic_frame.copy()
     altered.iloc[cut + 1 :] *= np.exp(
         rng.normal(0, 0.05, altered.iloc[cut + 1 :].shape)

@@ -191,7 +191,8 @@ def check_history(
 def load_market(settings: Settings) -> Market:
     """The prepared market for ``settings``, cached per process by file identity."""
     fingerprint = quote_fingerprint(settings)
-    key = (tuple(sorted(fingerprint.items())), settings.window_size)
+    legacy = settings.legacy_lookahead
+    key = (tuple(sorted(fingerprint.items())), settings.window_size, legacy)
     market = _MARKETS.get(key)
     if market is not None:
         _MARKETS.move_to_end(key)
@@ -199,7 +200,7 @@ def load_market(settings: Settings) -> Market:
     quotes = load_quotes(
         settings.quotes_file, settings.quotes_key, settings.backtest_start
     )
-    market = prepare_market(quotes, settings.window_size)
+    market = prepare_market(quotes, settings.window_size, legacy)
     _MARKETS[key] = market
     while len(_MARKETS) > MARKETS_PER_PROCESS:
         _MARKETS.popitem(last=False)

@@ -113,14 +113,21 @@ class Market:
         return counts
 
 
-def prepare_market(quotes: Quotes, window_size: int) -> Market:
-    """Clean quotes and compute every parameter-free array of the job."""
+def prepare_market(quotes: Quotes, window_size: int, legacy: bool = False) -> Market:
+    """Clean quotes and compute every parameter-free array of the job.
+
+    A stock counts as listed from its first quote to its last one; when its quotes
+    stop less than ``window_size`` days before the end of the store, that is taken as
+    a late or missing quote, not a delisting, and it stays listed.
+    """
     raw = quotes.prices
     has_quote = ~np.isnan(raw)
     n_days = raw.shape[1]
     first_valid = np.argmax(has_quote, axis=1).astype(np.int64)
     last_valid = (n_days - 1 - np.argmax(has_quote[:, ::-1], axis=1)).astype(np.int64)
-    prices = clean_prices(raw)
+    recent = n_days - 1 - last_valid < window_size
+    last_valid[recent] = n_days - 1
+    prices = clean_prices(raw, interpolate=legacy)
     gains = daily_gains(prices)
     returns = gains - 1.0
     days = np.arange(n_days)
@@ -141,15 +148,19 @@ def prepare_market(quotes: Quotes, window_size: int) -> Market:
     )
 
 
-def clean_prices(raw: FloatArray) -> FloatArray:
-    """Interpolate inside each row's life, then hold the first and last prices outward.
+def clean_prices(raw: FloatArray, interpolate: bool = False) -> FloatArray:
+    """Fill the gaps of each row: inside its life the last price is held (or, with
+    ``interpolate``, the legacy program's linear interpolation, which uses the next
+    quote and so looks ahead); before its first quote the first price is held, after
+    its last quote the last one.
 
     ``raw``: (n_symbols, n_days) with NaN for missing quotes. Rows without any quote
     stay NaN.
     """
     frame = pd.DataFrame(raw.T)
-    frame = frame.interpolate(method="linear", limit_area="inside", axis=0)
-    frame = frame.bfill(axis=0).ffill(axis=0)
+    if interpolate:
+        frame = frame.interpolate(method="linear", limit_area="inside", axis=0)
+    frame = frame.ffill(axis=0).bfill(axis=0)
     cleaned: FloatArray = np.ascontiguousarray(frame.to_numpy(dtype=np.float64).T)
     return cleaned
 

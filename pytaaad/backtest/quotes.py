@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +63,10 @@ def load_quotes(
     if start is not None:
         frame = frame.loc[frame.index >= pd.Timestamp(start)]
     frame = frame.dropna(axis="columns", how="all")
-    if frame.empty or not any(c != CASH for c in frame.columns):
+    # A date on which no stock has a quote is not a trading day of this store.
+    stocks = [c for c in frame.columns if c != CASH]
+    frame = frame.loc[frame[stocks].notna().any(axis=1)] if stocks else frame
+    if frame.empty or not stocks:
         when = f" on or after {start}" if start else ""
         raise QuoteDataError(f"quote store {path}: no quotes{when}")
     return _with_cash(frame, path)
@@ -83,24 +88,50 @@ def _read_frame(path: Path, key: str | None) -> pd.DataFrame:
     except ImportError as exc:
         raise QuoteDataError(f"quote store {path}: {exc}") from exc
     except Exception as exc:
-        raise QuoteDataError(f"quote store {path}: cannot read ({exc})") from exc
+        # HDF5 and parser errors can run to many lines; the first one says enough.
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise QuoteDataError(f"quote store {path}: cannot read ({first_line})") from exc
     raise QuoteDataError(
         f"quote store {path}: unknown format (use .csv, .csv.gz, .parquet or .hdf5)"
     )
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    _check_header(path, _csv_header(path))
     frame = pd.read_csv(path)
     return _indexed_by_date(frame, path)
 
 
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Refuse columns without a name and names given twice: pandas would invent
+    names ("Unnamed: 0", "AAPL.1") and load them as stocks.
+    """
+    seen: set[str] = set()
+    for position, raw in enumerate(header, start=1):
+        name = raw.strip()
+        if not name:
+            raise QuoteDataError(
+                f"quote store {path}: column {position} has no name (a row index "
+                "written by pandas? write the file with index=False)"
+            )
+        if name in seen:
+            raise QuoteDataError(f"quote store {path}: column {name!r} appears twice")
+        seen.add(name)
+
+
 def _indexed_by_date(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        column = next((c for c in DATE_COLUMNS if c in frame.columns), None)
-        if column is None:
-            raise QuoteDataError(f"quote store {path}: no 'date' column")
-        frame = frame.set_index(column)
-    return frame
+    if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name in DATE_COLUMNS:
+        return frame
+    column = next((c for c in DATE_COLUMNS if c in frame.columns), None)
+    if column is None:
+        raise QuoteDataError(f"quote store {path}: no 'date' column")
+    return frame.set_index(column)
 
 
 def _read_hdf(path: Path, key: str | None) -> pd.DataFrame:
@@ -113,7 +144,8 @@ def _read_hdf(path: Path, key: str | None) -> pd.DataFrame:
         ) from exc
     with pd.HDFStore(path, mode="r") as store:
         keys = [k.lstrip("/") for k in store]
-        chosen = key if key is not None else (keys[0] if len(keys) == 1 else None)
+        wanted_key = key.lstrip("/") if key is not None else None
+        chosen = wanted_key or (keys[0] if len(keys) == 1 else None)
         if chosen is None or chosen not in keys:
             wanted = key or "a single key"
             raise QuoteDataError(
@@ -126,24 +158,19 @@ def _read_hdf(path: Path, key: str | None) -> pd.DataFrame:
 
 
 def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(frame.index.astype(str).str[:10]))
-    except (ValueError, TypeError) as exc:
-        raise QuoteDataError(f"quote store {path}: unreadable dates ({exc})") from exc
-    frame = frame.set_axis(index, axis="index")
-    if index.has_duplicates:
-        first = index[index.duplicated()][0].date()
+    frame = frame.set_axis(_dates(frame.index, path), axis="index")
+    if frame.index.has_duplicates:
+        first = frame.index[frame.index.duplicated()][0].date()
         raise QuoteDataError(f"quote store {path}: date {first} appears twice")
-    if not index.is_monotonic_increasing:
+    if not frame.index.is_monotonic_increasing:
+        logger.warning("quote store %s: dates are out of order; sorting them", path)
         frame = frame.sort_index()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    try:
-        numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="raise")
-        numeric = numeric.astype(np.float64)
-    except (ValueError, TypeError) as exc:
-        raise QuoteDataError(
-            f"quote store {path}: a price is not a number ({exc})"
-        ) from exc
+    names = [str(c).strip() for c in frame.columns]
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise QuoteDataError(f"quote store {path}: column {twice!r} appears twice")
+    frame.columns = pd.Index(names)
+    numeric = _numeric(frame, path)
     bad = ~np.isfinite(numeric.to_numpy()) | (numeric.to_numpy() <= 0)
     bad &= ~numeric.isna().to_numpy()
     if bad.any():
@@ -153,6 +180,29 @@ def _validated(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             int(bad.sum()),
         )
         numeric = numeric.mask(bad)
+    return numeric
+
+
+def _dates(index: pd.Index, path: Path) -> pd.DatetimeIndex:
+    text = index.astype(str).str[:10]
+    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    if parsed.isna().any():
+        bad = text[parsed.isna()][0]
+        raise QuoteDataError(
+            f"quote store {path}: date {bad!r} is not an ISO date (YYYY-MM-DD)"
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    numeric = frame.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    unparsed = numeric.isna() & frame.notna()
+    if unparsed.to_numpy().any():
+        row, column = np.argwhere(unparsed.to_numpy())[0]
+        raise QuoteDataError(
+            f"quote store {path}: {frame.columns[column]} on "
+            f"{frame.index[row].date()}: {frame.iat[row, column]!r} is not a number"
+        )
     return numeric
 
 
