@@ -152,3 +152,18 @@ def test_longest_window_covers_every_look_back(make_config: ConfigFactory) -> No
     settings = load_settings(make_config())
     params = dataclasses.replace(settings.strategy, long_period=300)
     assert trials.longest_window(params, settings.window_size) == 301
+
+
+def test_a_late_listing_has_no_signal_until_its_windows_are_full(
+    make_config: ConfigFactory, synthetic_frame: pd.DataFrame
+) -> None:
+    """Until its moving averages cover real quotes only, a new stock has no trend."""
+    settings = load_settings(make_config(sma2factor=0.5))
+    market = _market(synthetic_frame, settings)
+    days = np.arange(market.n_days, dtype=np.int64)
+    signal = trials.held_signal(market, settings, settings.strategy.signal, days)
+    listing = 150
+    warmup = trials.signal_warmup(settings.strategy.signal)
+    assert warmup == 40 - 1 + 6 - 1
+    assert not signal[7, : listing + warmup].any()
+    assert signal[7, listing + warmup :].any()

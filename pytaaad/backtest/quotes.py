@@ -195,7 +195,8 @@ def _dates(index: pd.Index, path: Path) -> pd.DatetimeIndex:
 
 
 def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    numeric = frame.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="coerce")
+    numeric = numeric.astype(np.float64)
     unparsed = numeric.isna() & frame.notna()
     if unparsed.to_numpy().any():
         row, column = np.argwhere(unparsed.to_numpy())[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,14 +115,19 @@ def _perturb_range(
 
 def longest_window(params: StrategyParams, window_size: int) -> int:
     """The longest look-back, in trading days, a trial with ``params`` needs."""
-    signal = params.signal
-    if isinstance(signal, MovingAverageSignal):
-        signal_days = max(signal.long, signal.short, signal.mid) + 1
-    elif isinstance(signal, PercentileChannelSignal):
-        signal_days = max(signal.periods) + 1
-    else:
-        signal_days = int(signal.wide[1]) + 1
+    signal_days = signal_warmup(params.signal) + 1
     return max(signal_days, params.long_period + 1, window_size)
+
+
+def signal_warmup(params: SignalParams) -> int:
+    """Days of history before the first day whose signal windows are all full."""
+    if isinstance(params, MovingAverageSignal):
+        longest = max(params.long, params.short, params.mid)
+        smoothing = math.isqrt(longest) - 1 if params.kind == "HMAs" else 0
+        return longest - 1 + smoothing
+    if isinstance(params, PercentileChannelSignal):
+        return max(params.periods)
+    return max(signals.minmax_lookbacks(params.wide))
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,9 @@ def held_signal(
         ends = np.where(ends >= 0, ends, market.n_days + ends)
         signal &= days[None, :] >= ends[:, None]
     else:
-        signal &= market.listed[:, days]
+        # A stock's windows must hold real quotes, not the first price held backwards.
+        history = days[None, :] - market.first_valid[:, None]
+        signal &= market.listed[:, days] & (history >= signal_warmup(params))
         signal[market.cash_index] = False
     if settings.sp500_rules:
         signal[:, market.dates[days] < SP500_SIGNAL_START] = False
