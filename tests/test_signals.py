@@ -166,3 +166,18 @@ def test_minmax_channels_see_a_steady_rise_as_uptrend() -> None:
 def test_minmax_lookbacks_are_seven_whole_days() -> None:
     """Seven integer look-backs from the lower towards the upper bound."""
     assert signals.minmax_lookbacks((6.0, 40.2)) == [6, 10, 15, 20, 25, 30, 35]
+
+
+def test_minmax_channels_agree_on_few_and_on_all_days() -> None:
+    """Channels walked back from a few days equal the rolling ones on every day."""
+    market = _market(n_days=400)
+    params = MinMaxChannelSignal((5, 20), (20, 40), (50, 150))
+    every_day = np.arange(market.n_days, dtype=np.int64)
+    few = every_day[::37]
+    rolling = signals.minmax_channel_signal(market.prices, params, every_day)
+    sparse = signals.minmax_channel_signal(market.prices, params, few)
+    np.testing.assert_array_equal(rolling[:, few], sparse)
+    low_all, high_all = signals._minmax_channel(market.prices, params.wide, every_day)
+    low_few, high_few = signals._minmax_channel(market.prices, params.wide, few)
+    np.testing.assert_array_equal(low_all[:, few], low_few)
+    np.testing.assert_array_equal(high_all[:, few], high_few)

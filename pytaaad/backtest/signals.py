@@ -26,6 +26,7 @@ from pytaaad.config import (
 logger = logging.getLogger(__name__)
 
 MINMAX_LOOKBACKS = 7
+SPARSE_DAYS_RATIO = 4
 ROW_BLOCK = 64
 
 FloatArray = npt.NDArray[np.float64]
@@ -336,12 +337,44 @@ def minmax_lookbacks(days: tuple[float, float]) -> list[int]:
 def _minmax_channel(
     prices: FloatArray, lookback_days: tuple[float, float], days: IntArray
 ) -> tuple[FloatArray, FloatArray]:
-    frame = pd.DataFrame(prices.T)
+    lookbacks = minmax_lookbacks(lookback_days)
+    # A trial needs the channels on a few hundred rebalance days: a running extreme
+    # walked back from each of them beats rolling over the whole history.
+    if len(days) * SPARSE_DAYS_RATIO <= prices.shape[1]:
+        extremes = _extremes_on_days(prices, lookbacks, days)
+    else:
+        extremes = _extremes_rolling(prices, lookbacks, days)
     low = np.zeros((prices.shape[0], len(days)))
     high = np.zeros_like(low)
-    lookbacks = minmax_lookbacks(lookback_days)
+    for period_low, period_high in extremes:
+        low += period_low
+        high += period_high
+    return low / len(lookbacks), high / len(lookbacks)
+
+
+def _extremes_on_days(
+    prices: FloatArray, lookbacks: list[int], days: IntArray
+) -> list[tuple[FloatArray, FloatArray]]:
+    """Per look-back p, min and max of prices[max(0, t-p) : t+1] for t in ``days``."""
+    longest = max(lookbacks)
+    lows = np.empty((len(lookbacks), prices.shape[0], len(days)))
+    highs = np.empty_like(lows)
+    for column, day in enumerate(days):
+        newest_first = prices[:, max(0, day - longest) : day + 1][:, ::-1]
+        reach = np.minimum(lookbacks, newest_first.shape[1] - 1)
+        lows[:, :, column] = np.minimum.accumulate(newest_first, axis=1)[:, reach].T
+        highs[:, :, column] = np.maximum.accumulate(newest_first, axis=1)[:, reach].T
+    return list(zip(lows, highs, strict=True))
+
+
+def _extremes_rolling(
+    prices: FloatArray, lookbacks: list[int], days: IntArray
+) -> list[tuple[FloatArray, FloatArray]]:
+    frame = pd.DataFrame(prices.T)
+    extremes = []
     for period in lookbacks:
         window = frame.rolling(period + 1, min_periods=1)
-        low += window.min().to_numpy()[days].T
-        high += window.max().to_numpy()[days].T
-    return low / len(lookbacks), high / len(lookbacks)
+        extremes.append(
+            (window.min().to_numpy()[days].T, window.max().to_numpy()[days].T)
+        )
+    return extremes
