@@ -181,3 +181,18 @@ def test_minmax_channels_agree_on_few_and_on_all_days() -> None:
     low_few, high_few = signals._minmax_channel(market.prices, params.wide, few)
     np.testing.assert_array_equal(low_all[:, few], low_few)
     np.testing.assert_array_equal(high_all[:, few], high_few)
+
+
+def test_percentile_channels_without_the_sorted_cache_are_identical(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long look-backs that do not fit in memory give the same channels by partition."""
+    params = PercentileChannelSignal(19.9, 77.5, 4, 12, 3)
+    cached = signals.percentile_channels(_market(), params, legacy=True)
+    monkeypatch.setattr(signals, "SORTED_WINDOWS_BYTES", 0)
+    monkeypatch.setattr(signals, "PARTITION_BYTES", 1000)
+    market = _market()
+    partitioned = signals.percentile_channels(market, params, legacy=True)
+    np.testing.assert_array_equal(cached[0], partitioned[0])
+    np.testing.assert_array_equal(cached[1], partitioned[1])
+    assert not any(key[0] == "sorted" for key in market.cache)

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 MINMAX_LOOKBACKS = 7
 SPARSE_DAYS_RATIO = 4
 ROW_BLOCK = 64
+SORTED_WINDOWS_BYTES = 1 << 30
+PARTITION_BYTES = 64 << 20
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -207,11 +209,16 @@ def _channels(
     shape = market.prices[rows].shape
     low = np.zeros(shape)
     high = np.zeros(shape)
+    cached = _sorted_windows_fit(market, params.periods)
     # Sequential sums, then one division: the legacy program's order of operations.
     for period in params.periods:
-        ordered = _sorted_windows(market, period)
+        n = period + 1
+        places = {pct: _place(n, pct) for pct in (params.low_pct, params.hi_pct)}
+        ranks = {rank for lower, upper, _ in places.values() for rank in (lower, upper)}
+        stats = _order_statistics(market, period, rows, ranks, cached)
         for channel, pct in ((low, params.low_pct), (high, params.hi_pct)):
-            values = _window_percentile(ordered, rows, pct)
+            lower, upper, gamma = places[pct]
+            values = _lerp(stats[lower], stats[upper], gamma)
             warmup = warmups[period, pct][rows]
             values[:, : warmup.shape[1]] = warmup
             np.add(channel, values, out=channel)
@@ -219,12 +226,11 @@ def _channels(
     return low / count, high / count
 
 
-def _window_percentile(ordered: FloatArray, rows: slice, pct: float) -> FloatArray:
-    n = ordered.shape[0]
+def _place(n: int, pct: float) -> tuple[int, int, float]:
+    """The neighbouring ranks and weight of numpy's linear percentile of n values."""
     position = (n - 1) * (pct / 100.0)
     lower = min(math.floor(position), n - 1)
-    upper = min(lower + 1, n - 1)
-    return _lerp(ordered[lower, rows], ordered[upper, rows], position - lower)
+    return lower, min(lower + 1, n - 1), position - lower
 
 
 def _lerp(below: FloatArray, above: FloatArray, gamma: float) -> FloatArray:
@@ -234,6 +240,39 @@ def _lerp(below: FloatArray, above: FloatArray, gamma: float) -> FloatArray:
     if gamma >= 0.5:
         return above - difference * (1.0 - gamma)
     return below + difference * gamma
+
+
+def _sorted_windows_fit(market: Market, periods: tuple[int, ...]) -> bool:
+    """Whether every look-back's sorted windows fit the per-job memory budget."""
+    cells = sum(period + 1 for period in periods) * market.prices.size
+    return cells * market.prices.itemsize <= SORTED_WINDOWS_BYTES
+
+
+def _order_statistics(
+    market: Market, period: int, rows: slice, ranks: set[int], cached: bool
+) -> dict[int, FloatArray]:
+    """The ``ranks``-th smallest of prices[t-period : t+1] for the given rows, each
+    (n_rows, n_days), NaN for t < period.
+
+    With ``cached``, views into the job's sorted windows; otherwise a partition of
+    this row block's windows, for long look-backs whose sorted windows would not fit.
+    """
+    if cached:
+        ordered = _sorted_windows(market, period)
+        return {rank: ordered[rank, rows] for rank in ranks}
+    block = market.prices[rows]
+    result = {rank: np.full(block.shape, np.nan) for rank in ranks}
+    if block.shape[1] <= period:
+        return result
+    step = max(1, PARTITION_BYTES // (block.shape[1] * (period + 1) * block.itemsize))
+    wanted = sorted(ranks)
+    for start in range(0, block.shape[0], step):
+        part = block[start : start + step]
+        windows = np.lib.stride_tricks.sliding_window_view(part, period + 1, axis=1)
+        partitioned = np.partition(windows, wanted, axis=2)
+        for rank in wanted:
+            result[rank][start : start + step, period:] = partitioned[:, :, rank]
+    return result
 
 
 def _sorted_windows(market: Market, period: int) -> FloatArray:
