@@ -8,11 +8,13 @@ import math
 import multiprocessing
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import NoReturn
 
 from tqdm import tqdm
 
@@ -74,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pytaaad run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     spec = job.make_spec(settings, args.trials, args.seed)
+    # SIGTERM unwinds like ^C, so that staging folders are removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        job.check_output_folders(settings)
         outputs = run_job(spec, args.workers, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(
@@ -85,19 +90,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PytaaadError as exc:
         print(f"pytaaad run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{spec.trials} trials, seed {spec.seed}")
-    for path in outputs:
-        print(path)
+    try:
+        print(f"{spec.trials} trials, seed {spec.seed}")
+        for path in outputs:
+            print(path)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (head, say) went away; stop writing without a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
-    """Run every trial, render and publish the outputs; return the published paths."""
+    """Run every trial, render and publish the outputs; return the published paths.
+
+    With one worker everything runs in this process; otherwise in a process pool,
+    trials in chunks and the two figures at once.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     token = f"run-{os.getpid()}-{secrets.token_hex(4)}"
     bar = tqdm(total=spec.trials, unit="trial", disable=not progress, file=sys.stderr)
-    with bar, _executor(workers) as pool:
+    with bar:
+        try:
+            if workers == 1:
+                results = job.run_trials(
+                    spec, range(spec.trials), on_trial=lambda _: _advance(bar)
+                )
+                timings["trials_seconds"] = time.perf_counter() - started
+                bar.set_postfix_str("rendering")
+                pairs = job.render_outputs(spec, results, token, timings)
+            else:
+                pairs = _in_pool(spec, workers, token, timings, bar)
+        except BaseException:
+            job.discard_staging(job.staging_dirs(spec, token))
+            raise
+    job.publish_outputs(pairs)
+    return [final for _, final in pairs]
+
+
+def _in_pool(
+    spec: JobSpec,
+    workers: int,
+    token: str,
+    timings: dict[str, float],
+    bar: tqdm[NoReturn],
+) -> list[tuple[Path, Path]]:
+    started = time.perf_counter()
+    with _pool(workers) as pool:
         results = _run_trials(pool, spec, workers, bar.update)
         timings["trials_seconds"] = time.perf_counter() - started
         bar.set_postfix_str("rendering")
@@ -105,13 +149,11 @@ def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
             pool.submit(job.render_outputs, spec, results, token, timings, parts)
             for parts in job.RENDER_TASKS
         ]
-        try:
-            pairs = [pair for future in renders for pair in future.result()]
-        except BaseException:
-            job.discard_staging(job.staging_dirs(spec, token))
-            raise
-    job.publish_outputs(pairs)
-    return [final for _, final in pairs]
+        return [pair for future in renders for pair in future.result()]
+
+
+def _advance(bar: tqdm[NoReturn]) -> None:
+    bar.update(1)
 
 
 def _run_trials(
@@ -135,27 +177,13 @@ def _run_trials(
     return results
 
 
-def _executor(workers: int) -> Executor:
-    if workers == 1:
-        return _InlineExecutor()
+def _pool(workers: int) -> ProcessPoolExecutor:
     for name in SINGLE_THREAD_ENV:
         os.environ.setdefault(name, "1")
     context = multiprocessing.get_context("forkserver")
     # Import the numeric stack once in the fork server rather than in every worker.
     context.set_forkserver_preload(["pytaaad.backtest.job"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-class _InlineExecutor(Executor):
-    """Runs each task at submission, in this process."""
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        future: Future[object] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
 
 
 def _positive(text: str) -> int:

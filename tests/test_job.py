@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from pytaaad.backtest import job, outputs, plots
 from pytaaad.config import load_settings
-from pytaaad.errors import JobStopped, QuoteDataError
+from pytaaad.errors import JobStopped, OutputError, QuoteDataError
 from tests.conftest import NAZ100_HMA, ConfigFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -77,9 +78,69 @@ def test_failed_render_leaves_previous_outputs(
         raise OSError("disk full")
 
     monkeypatch.setattr(plots, "render", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         _run(config)
     assert {p.name: p.read_bytes() for p in web.iterdir()} == before
+
+
+def _snapshot(*folders: Path) -> dict[str, bytes]:
+    return {
+        str(p): p.read_bytes() for f in folders for p in f.rglob("*") if p.is_file()
+    }
+
+
+def test_publish_is_all_or_nothing(
+    make_config: ConfigFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one move fails, the files already moved are put back as they were."""
+    config = make_config()
+    _run(config)
+    web, store = tmp_path / "out" / "web", tmp_path / "out" / "store"
+    before = _snapshot(web, store)
+    spec = job.make_spec(load_settings(config), trials=4, seed=99)
+    pairs = job.render_outputs(spec, job.run_trials(spec, range(4)), "t2", {})
+    real_replace = os.replace
+    moves: list[str] = []
+
+    def failing_replace(source: Path, target: Path) -> None:
+        moves.append(str(target))
+        if len(moves) == 4:
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(job.os, "replace", failing_replace)
+    with pytest.raises(OutputError, match="No space left"):
+        job.publish_outputs(pairs)
+    assert _snapshot(web, store) == before
+    assert not list((tmp_path / "out").rglob(f"{job.STAGING_PREFIX}*"))
+
+
+def test_a_directory_in_place_of_an_output_is_refused_before_any_move(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    """An output name taken by a directory stops the publish; nothing changes."""
+    config = make_config()
+    _run(config)
+    store = tmp_path / "out" / "store"
+    (store / outputs.TRIALS_CSV).unlink()
+    (store / outputs.TRIALS_CSV).mkdir()
+    before = _snapshot(tmp_path / "out")
+    with pytest.raises(OutputError, match="is a directory"):
+        _run(config)
+    assert _snapshot(tmp_path / "out") == before
+
+
+def test_stale_staging_folders_are_cleared(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    """A staging folder left by a killed run more than an hour ago is removed."""
+    config = make_config()
+    web = tmp_path / "out" / "web"
+    stale = web / f"{job.STAGING_PREFIX}run-1-dead"
+    stale.mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    _run(config)
+    assert not stale.exists()
 
 
 def test_stop_request_ends_at_a_trial_boundary(make_config: ConfigFactory) -> None:

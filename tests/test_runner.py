@@ -58,6 +58,19 @@ def test_failing_job_exits_1_and_says_why(make_config: ConfigFactory) -> None:
     assert "too few" in result.stderr
 
 
+def test_unusable_output_folder_fails_before_the_trials(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    """An output folder that cannot be created is reported at once, exit 1."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = make_config(webpage=str(blocker / "web"))
+    result = _pytaaad(str(config), "--workers", "1", "--no-progress")
+    assert result.returncode == 1
+    assert f"cannot create output folder {blocker / 'web'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_help_explains_the_command() -> None:
     """``pytaaad run --help`` describes the outputs and every option."""
     result = _pytaaad("--help")

@@ -12,6 +12,7 @@ Everything here is picklable and free of asyncio, so it runs in any worker proce
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -30,11 +31,13 @@ from pytaaad.backtest import report, trials
 from pytaaad.backtest.market import Market, prepare_market
 from pytaaad.backtest.quotes import load_quotes
 from pytaaad.config import Settings, StrategyParams
-from pytaaad.errors import JobStopped, QuoteDataError
+from pytaaad.errors import JobStopped, OutputError, QuoteDataError
 
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".pytaaad-staging-"
+PREVIOUS_PREFIX = ".previous-"
+STALE_STAGING_SECONDS = 3600.0
 MARKETS_PER_PROCESS = 2
 PLANS_PER_PROCESS = 8
 MIN_TRADING_DAYS_AFTER_WARMUP = 21
@@ -83,10 +86,60 @@ RENDER_TASKS: tuple[tuple[str, ...], ...] = (("full",), ("recent", "files"))
 
 
 def publish_outputs(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Move staged files into place with ``os.replace``; remove the staging folders."""
-    for staged, final in pairs:
-        os.replace(staged, final)
-    discard_staging({staged.parent for staged, _ in pairs})
+    """Move staged files into place with ``os.replace``, all of them or none.
+
+    Each file it replaces is first linked into the staging folder, so that when a
+    later move fails the earlier ones are undone. The staging folders are removed in
+    every case. Raises OutputError naming the file that could not be placed.
+    """
+    staging = {staged.parent for staged, _ in pairs}
+    moved: list[tuple[Path, Path | None]] = []
+    try:
+        blocked = [final for _, final in pairs if final.is_dir()]
+        if blocked:
+            raise OutputError(f"cannot write {blocked[0]}: it is a directory")
+        for staged, final in pairs:
+            backup = _keep_previous(final, staged.parent)
+            os.replace(staged, final)
+            moved.append((final, backup))
+    except OSError as exc:
+        _undo(moved)
+        raise OutputError(f"cannot move outputs into place: {exc}") from exc
+    finally:
+        discard_staging(staging)
+
+
+def _keep_previous(final: Path, staging: Path) -> Path | None:
+    if not final.exists():
+        return None
+    backup = staging / f"{PREVIOUS_PREFIX}{final.name}"
+    try:
+        os.link(final, backup)
+    except OSError:
+        shutil.copy2(final, backup)
+    return backup
+
+
+def _undo(moved: list[tuple[Path, Path | None]]) -> None:
+    for final, backup in reversed(moved):
+        with contextlib.suppress(OSError):
+            if backup is None:
+                final.unlink()
+            else:
+                os.replace(backup, final)
+
+
+def check_output_folders(settings: Settings) -> None:
+    """Create the output folders if needed; raise OutputError unless both are
+    writable, so that a run fails before its trials rather than after them.
+    """
+    for folder in dict.fromkeys([settings.webpage, settings.performance_store]):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {folder}: {exc}") from exc
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"output folder {folder} is not writable")
 
 
 def discard_staging(folders: Sequence[Path] | set[Path]) -> None:
@@ -242,6 +295,7 @@ def render_outputs(
     folders = staging_dirs(spec, token)
     try:
         for folder in folders:
+            _discard_stale_staging(folder.parent)
             folder.mkdir(parents=True, exist_ok=True)
         run = report.Run(
             settings=settings,
@@ -251,6 +305,20 @@ def render_outputs(
             timings=timings,
         )
         return report.write_all(run, folders[0], folders[-1], parts)
+    except OSError as exc:
+        discard_staging(folders)
+        raise OutputError(f"cannot write the outputs: {exc}") from exc
     except BaseException:
         discard_staging(folders)
         raise
+
+
+def _discard_stale_staging(folder: Path) -> None:
+    """Remove staging folders a killed run left behind (old enough to be no one's)."""
+    if not folder.is_dir():
+        return
+    limit = time.time() - STALE_STAGING_SECONDS
+    for stale in folder.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if stale.is_dir() and stale.stat().st_mtime < limit:
+                shutil.rmtree(stale, ignore_errors=True)
