@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogFormatter,
+    MaxNLocator,
+    NullLocator,
+    PercentFormatter,
+)
 
 from pytaaad.backtest import metrics
 
@@ -33,6 +40,8 @@ ANNUALISED_WINDOWS = ("Life", "15Y", "10Y", "5Y", "3Y", "2Y", "1Y")
 BREADTH_SMOOTHING_DAYS = 21
 THIN_LINE_POINTS = 2000
 SIDE_LINE_HEIGHT = 0.027
+NARROW_DECADES = 0.6
+ONE_YEAR_DAYS = 252
 TRIAL_COLOUR = "#4a4a4a"
 BAND_COLOUR = "#9ecae1"
 CONFIG_COLOUR = "black"
@@ -73,6 +82,9 @@ def render(data: FigureData, start: int, path: Path, heading: str) -> None:
     side = figure.add_axes((0.715, 0.03, 0.275, 0.86))
     _draw_values(values, dates, trials, hold)
     _draw_breadth(breadth, dates, data.breadth[start:])
+    # The legend sits beside the plot: curves start at its corner in a falling market.
+    handles, labels = values.get_legend_handles_labels()
+    side.legend(handles, labels, loc="lower left", fontsize=8.5, frameon=False)
     first_window = "Life" if start == 0 else "Since"
     _draw_side(side, trials, hold, first_window, f"{data.subtitle}\n\n{data.notes}")
     figure.text(0.075, 0.975, heading, fontsize=13, va="top", weight="bold")
@@ -105,24 +117,45 @@ def _draw_values(
     axes.plot(x, hold, color=HOLD_COLOUR, lw=2.0, label="Buy and hold (equal weight)")
     axes.plot(x, trials[0], color=CONFIG_COLOUR, lw=2.2, label="Config trial")
     axes.set_yscale("log")
-    positive = trials[trials > 0]
-    low = min(positive.min(initial=10_000.0), hold[hold > 0].min(initial=10_000.0))
-    _dollar_axis(axes, low, max(highs.max(), trials.max()))
+    shown = np.concatenate((trials.ravel(), hold))
+    shown = shown[shown > 0]
+    _dollar_axis(axes, float(shown.min()), float(shown.max()))
     axes.set_ylabel("Value of $10,000 (log scale)", fontsize=10)
     axes.grid(True, which="major", color="#dddddd", lw=0.6)
-    axes.legend(loc="upper left", fontsize=8.5, framealpha=0.9)
     axes.set_xlim(x[0], x[-1])
     axes.tick_params(labelsize=9, labelbottom=False)
 
 
 def _dollar_axis(axes: Axes, low: float, high: float) -> None:
-    axes.yaxis.set_major_formatter(FuncFormatter(_dollars))
-    # Over less than two decades a log axis has few major ticks; label the minor ones.
-    if high / max(low, 1e-9) < 100:
-        axes.yaxis.set_minor_formatter(FuncFormatter(_dollars))
-        axes.tick_params(axis="y", which="minor", labelsize=8)
-    else:
-        axes.yaxis.set_minor_formatter(NullFormatter())
+    """Dollar labels on the log value axis that neither crowd nor leave gaps."""
+    if math.log10(high / low) < NARROW_DECADES:
+        # Less than a decade has one power of ten at most: place round dollar values.
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
+        axes.yaxis.set_minor_locator(NullLocator())
+        axes.yaxis.set_major_formatter(FuncFormatter(_dollars))
+        return
+    axes.yaxis.set_major_formatter(_DollarLogFormatter(labelOnlyBase=True))
+    axes.yaxis.set_minor_formatter(_DollarLogFormatter())
+    axes.tick_params(axis="y", which="minor", labelsize=8)
+
+
+class _DollarLogFormatter(LogFormatter):
+    """Log ticks as dollars; between powers of ten it labels 2, 3 and 5 over up to
+    1.2 decades, 2 and 5 over up to 2.5, and nothing wider, so labels never crowd.
+    """
+
+    def set_locs(self, locs: object = None) -> None:
+        low, high = self.axis.get_view_interval() if self.axis else (1.0, 10.0)
+        decades = math.log10(max(high, 1e-9) / max(low, 1e-9))
+        if decades <= 1.2:
+            self._sublabels = {1, 2, 3, 5}
+        elif decades <= 2.5:
+            self._sublabels = {1, 2, 5}
+        else:
+            self._sublabels = {1}
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return _dollars(x, 0.0)
 
 
 def _draw_side(
@@ -146,10 +179,11 @@ def _draw_side(
         },
     )
     notes_top = 0.99 - SIDE_LINE_HEIGHT * (table.count("\n") + 2.5)
+    note = "Return: CAGR for a year or more, else total."
     axes.text(
         0.0,
         notes_top,
-        "Return: CAGR from 1Y up, total return below 1Y.\n\n" + notes,
+        f"{note}\n\n{notes}",
         transform=axes.transAxes,
         fontsize=8.5,
         va="top",
@@ -160,6 +194,7 @@ def _draw_side(
 def statistics_table(strategy: FloatArray, hold: FloatArray, first_window: str) -> str:
     """A fixed-width table of the config trial's and buy-and-hold's statistics."""
     stats = metrics.window_statistics(np.vstack((strategy, hold)))
+    days = metrics.window_days(len(strategy))
     lines = [
         f"{'':6}{'Config trial':^23} {'Buy and hold':^15}",
         f"{'':6}{'Return':>8}{'Sharpe':>7}{'MaxDD':>8} {'Return':>8}{'Sharpe':>7}",
@@ -168,7 +203,8 @@ def statistics_table(strategy: FloatArray, hold: FloatArray, first_window: str) 
         if name not in stats:
             continue
         window = stats[name]
-        key = "cagr" if name in ANNUALISED_WINDOWS else "total_return"
+        annual = name in ANNUALISED_WINDOWS and days[name] >= ONE_YEAR_DAYS
+        key = "cagr" if annual else "total_return"
         label = first_window if name == "Life" else name
         lines.append(
             f"{label:<6}{_percent(window[key][0]):>8}{_number(window['sharpe'][0]):>7}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECENT_YEARS = 4
+MIN_RECENT_DAYS = 63
 PARTS = ("full", "recent", "files")
 NOTE_WIDTH = 46
 
@@ -102,12 +102,24 @@ def recent_start(market: Market, settings: Settings) -> int:
     """Day index where the recent figure starts: ``recent_plot_start_date``, else four
     years before the last date; never later than a month before the end.
     """
-    start = settings.recent_plot_start
-    if start is None:
-        last = market.quotes.last_date
-        start = last.replace(year=last.year - RECENT_YEARS, day=min(last.day, 28))
+    last = market.quotes.last_date
+    try:
+        default = last.replace(year=last.year - RECENT_YEARS)
+    except ValueError:  # 29 February
+        default = last.replace(year=last.year - RECENT_YEARS, day=28)
+    start = settings.recent_plot_start or default
     index = market.day_index(start)
-    return max(0, min(index, market.n_days - 22))
+    if index > market.n_days - MIN_RECENT_DAYS:
+        logger.warning(
+            "recent_plot_start_date %s leaves less than %d days before the last quote "
+            "(%s); the recent figure starts %s instead",
+            start,
+            MIN_RECENT_DAYS,
+            last,
+            default,
+        )
+        index = market.day_index(default)
+    return max(0, min(index, market.n_days - MIN_RECENT_DAYS))
 
 
 def _store_files(
@@ -145,7 +157,7 @@ def _figure_data(
     notes = "\n".join(
         [
             f"Holdings since {config_trial['last_trade']}:",
-            *textwrap.wrap(holdings or "cash", width=NOTE_WIDTH),
+            *_wrapped(holdings or "cash", NOTE_WIDTH),
             "",
             f"$10,000 from {quotes['first_date']} became, over trials:",
             f"5 %: {_money(finals.get('p5'))}   median: {_money(finals.get('p50'))}"
@@ -324,6 +336,17 @@ def _report(run: Run, summary: dict[str, Any]) -> str:
         "timings  " + ", ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _wrapped(items: str, width: int) -> list[str]:
+    """Break a comma-separated list between items, never inside one."""
+    lines: list[str] = []
+    for item in items.split(", "):
+        if lines and len(lines[-1]) + len(item) + 2 <= width:
+            lines[-1] += f", {item}"
+        else:
+            lines.append(item)
+    return lines
 
 
 def _money(value: float | None) -> str:
