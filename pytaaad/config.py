@@ -133,13 +133,19 @@ def load_settings(path: str | Path) -> Settings:
     if not isinstance(document, dict):
         raise ConfigError(f"config {config_path}: the top level must be an object")
     valuation = document.get("Valuation")
-    if not isinstance(valuation, dict):
+    if valuation is None:
         raise ConfigError(f"config {config_path}: missing section 'Valuation'")
+    if not isinstance(valuation, dict):
+        raise ConfigError(
+            f"config {config_path}: section 'Valuation' must be an object"
+        )
     reader = _Reader(config_path, valuation)
     return _build_settings(reader, hashlib.sha256(raw).hexdigest())
 
 
 def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise ConfigError(f"config {path}: is a directory, not a config file")
     if not path.is_file():
         raise ConfigError(f"config {path}: no such file")
     try:

@@ -5,7 +5,7 @@ last w closes adds 1 to the day's lows; a strict new high adds ``ratio``. Each c
 is summed over a trailing window, gamma-scaled against its running maximum, and (for
 highs) reduced by a running percentile. The legacy program scaled with the maximum and
 percentile of the whole history, which looks ahead (legacy bug B23); here both use
-only days up to d.
+only days up to d, from the first day on.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def new_highs_lows(
         scaled = _gamma(summed_highs, params.high_gamma[k])
         highs += scaled - _running_percentile(scaled, params.high_percentile[k])
     lows[:WARMUP_DAYS] = LOWS_SENTINEL
-    return highs, lows
+    # Adding zero turns -0.0 into 0.0, which the file would otherwise print as "-0.0".
+    return highs + 0.0, lows + 0.0
 
 
 def _record_counts(frame: pd.DataFrame, window: int) -> tuple[FloatArray, FloatArray]:
@@ -104,12 +105,7 @@ def _gamma(values: FloatArray, gamma: float) -> FloatArray:
 
 
 def _running_percentile(values: FloatArray, pct: float) -> FloatArray:
-    """Percentile of the values seen so far, after the warm-up once it is over."""
-    series = pd.Series(values)
-    result = np.empty(len(values))
-    head = series.iloc[:WARMUP_DAYS].expanding().quantile(pct / 100.0)
-    result[: len(head)] = head.to_numpy()
-    if len(values) > WARMUP_DAYS:
-        tail = series.iloc[WARMUP_DAYS:].expanding().quantile(pct / 100.0)
-        result[WARMUP_DAYS:] = tail.to_numpy()
+    """Percentile of the values seen so far, each day."""
+    running = pd.Series(values).expanding().quantile(pct / 100.0)
+    result: FloatArray = running.to_numpy(dtype=np.float64)
     return result

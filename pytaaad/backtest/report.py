@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -313,7 +314,6 @@ def _report(run: Run, summary: dict[str, Any]) -> str:
     hold = summary["buy_and_hold"]
     spread = summary["across_trials"]
     life = config["statistics"].get("Life", {})
-    nan = float("nan")
     lines = [
         f"pytaaad {summary['version']} Monte Carlo backtest, {summary['created']}",
         f"config   {summary['config']['path']} "
@@ -325,8 +325,10 @@ def _report(run: Run, summary: dict[str, Any]) -> str:
         f"{'legacy look-ahead' if summary['legacy_lookahead'] else 'no look-ahead'}",
         f"config   {describe(run.settings.strategy)}",
         f"config trial: final ${config['final_value']:,.0f}, "
-        f"CAGR {life.get('cagr', nan):.2%}, Sharpe {life.get('sharpe', nan):.2f}, "
-        f"max drawdown {life.get('max_drawdown', nan):.1%}, {config['trades']} trades",
+        f"CAGR {_shown(life.get('cagr'), '.2%')}, "
+        f"Sharpe {_shown(life.get('sharpe'), '.2f')}, "
+        f"max drawdown {_shown(life.get('max_drawdown'), '.1%')}, "
+        f"{config['trades']} trades",
         f"buy and hold: final ${hold['final_value']:,.0f}",
         f"final value over trials: p5 ${spread['final_value'].get('p5', 0):,.0f}, "
         f"median ${spread['final_value'].get('p50', 0):,.0f}, "
@@ -336,6 +338,11 @@ def _report(run: Run, summary: dict[str, Any]) -> str:
         "timings  " + ", ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: float | None, spec: str) -> str:
+    """A statistic for people: "-" where it is undefined."""
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def _wrapped(items: str, width: int) -> list[str]:
