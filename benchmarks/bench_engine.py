@@ -2,9 +2,11 @@
 
 Prints, for Nasdaq-100 from 1991 with HMAs and S&P 500 with percentile channels:
 - load: reading and preparing the quote store once;
-- trials/s: 51 trials in this process on one core, no plots (after the load);
-- end-to-end: a fresh ``pytaaad run``-style job with a 2-worker pool, 51 trials and
-  every output written (pool start, loads in the workers, trials, both PNGs, files).
+- trials/s: 51 trials in this process pinned to one core with one BLAS thread, no
+  plots (after the load);
+- job: ``runner.run_job`` with a fresh 2-worker pool, 51 trials and every output
+  written (pool start, loads in the workers, trials, both PNGs, files);
+- command: the whole ``pytaaad run CONFIG`` command, Python's start-up included.
 
 Usage: python benchmarks/bench_engine.py [--trials 51] [--workers 2] [--repeat 3]
 """
@@ -13,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-from pytaaad.backtest import job
-from pytaaad.config import load_settings
-from pytaaad.runner import run_job
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -87,27 +88,52 @@ def _config(folder: Path, name: str, valuation: dict[str, object]) -> Path:
 
 
 def _measure(name: str, config: Path, trials: int, workers: int, repeat: int) -> None:
+    # One BLAS thread, as in the workers; numpy reads this when it is first imported.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    from pytaaad.backtest import job
+    from pytaaad.config import load_settings
+    from pytaaad.runner import run_job
+
     settings = load_settings(config)
     spec = job.make_spec(settings, trials=trials, seed=1)
-    started = time.perf_counter()
-    market = job.load_market(settings)
-    loaded = time.perf_counter() - started
-    started = time.perf_counter()
-    job.run_trials(spec, list(range(trials)))
-    compute = time.perf_counter() - started
-    walls = []
-    for _ in range(repeat):
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
         started = time.perf_counter()
-        run_job(spec, workers)
-        walls.append(time.perf_counter() - started)
+        market = job.load_market(settings)
+        loaded = time.perf_counter() - started
+        started = time.perf_counter()
+        job.run_trials(spec, list(range(trials)))
+        compute = time.perf_counter() - started
+    finally:
+        os.sched_setaffinity(0, cores)
+    jobs = [_seconds(lambda: run_job(spec, workers)) for _ in range(repeat)]
+    command = [sys.executable, "-m", "pytaaad", "run", str(config), "--no-progress"]
+    command += ["--trials", str(trials), "--workers", str(workers)]
+    runs = [_seconds(lambda: _run(command)) for _ in range(repeat)]
     print(
         f"{name}: {market.n_symbols - 1} symbols x {market.n_days} days | "
         f"load {loaded:.2f} s | {trials} trials on 1 core {compute:.2f} s = "
-        f"{trials / compute:.1f} trials/s | end-to-end, {workers} workers, "
-        f"all outputs: median {statistics.median(walls):.2f} s "
-        f"(min {min(walls):.2f}, max {max(walls):.2f})"
+        f"{trials / compute:.1f} trials/s | {workers} workers, all outputs: "
+        f"job {_spread(jobs)}, pytaaad run {_spread(runs)}"
     )
     sys.stdout.flush()
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def _spread(values: list[float]) -> str:
+    median = statistics.median(values)
+    return f"median {median:.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
 if __name__ == "__main__":
