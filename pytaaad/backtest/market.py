@@ -29,8 +29,9 @@ IntArray = npt.NDArray[np.int64]
 class Market:
     """Quotes prepared once per job; arrays are (n_symbols, n_days) unless noted.
 
-    ``prices``: interpolated inside each symbol's life, first price held before it,
-    last price held after it. ``gains``: P[t]/P[t-1], 1 on day 0.
+    ``prices``: last price held over gaps and after the last quote (legacy:
+    interpolated over gaps), first price held before the first quote.
+    ``gains``: P[t]/P[t-1], 1 on day 0.
     ``growth``: cumulative product of gains (value of 1 unit bought on day 0).
     ``listed``: the symbol has a real quote on or before and on or after day t.
     ``quality``: the rolling data-quality filter lets the signal through.
