@@ -18,6 +18,7 @@ from pytaaad.client import (
     ResultT,
     Wire,
     cancel_call,
+    checked_timeout,
     find_socket,
     history_call,
     logs_call,
@@ -45,7 +46,7 @@ class AsyncClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.socket_path = find_socket(socket_path)
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self._wire = Wire(self.socket_path)
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._turn = asyncio.Lock()
@@ -151,9 +152,19 @@ class AsyncClient:
             except BadReply:
                 await self.close()
                 raise
+            except BaseException:
+                # Cancelled mid-request: the reply may still come, and would answer
+                # the next request. Drop the connection instead.
+                self._abandon()
+                raise
             if reply.get("id") is None:
                 await self.close()
         return call.read(self._wire.result(reply))
+
+    def _abandon(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
 
     async def _exchange(self, request_id: int, frame: bytes) -> dict[str, Any]:
         reader, writer = await self._connected()

@@ -20,25 +20,24 @@ import logging
 import os
 import shlex
 import socket
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pytaaad import replies
-from pytaaad.errors import BadReply, DaemonUnreachable, error_from_reply
+from pytaaad.errors import BadReply, ConfigError, DaemonUnreachable, error_from_reply
 from pytaaad.places import SOCKET_VARIABLE, SYSTEM_SOCKET, default_socket
 from pytaaad.protocol import PROTOCOL_VERSION
 from pytaaad.replies import DaemonInfo, JobInfo, LogTail, Status, SubmitResult
 
-if TYPE_CHECKING:
-    pass
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_TIMEOUT_SECONDS = 86_400.0
 WAIT_POLL_SECONDS = 0.5
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 RECEIVE_BYTES = 64 * 1024
@@ -66,9 +65,33 @@ def find_socket(
     return SYSTEM_SOCKET
 
 
+def checked_timeout(timeout: float) -> float:
+    """``timeout`` if it is a usable number of seconds; else ValueError."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT_SECONDS
+    ):
+        raise ValueError(
+            f"timeout must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT_SECONDS:g}, got {timeout!r}"
+        )
+    return float(timeout)
+
+
 def config_path(config: PathArg) -> str:
-    """A config path as the daemon keys it: absolute, from this process's directory."""
-    return str(Path(config).expanduser().resolve())
+    """A config path as the daemon keys it: absolute, from this process's directory.
+
+    Raises ConfigError for a path that cannot be resolved or sent.
+    """
+    if not isinstance(config, str | os.PathLike):
+        raise ConfigError(f"a config path must be a string, got {config!r}")
+    try:
+        resolved = str(Path(config).expanduser().resolve())
+        resolved.encode("utf-8")
+    except (OSError, RuntimeError, UnicodeError) as exc:
+        raise ConfigError(f"config {config!r}: cannot use this path ({exc})") from None
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,8 @@ def shutdown_call() -> Call[None]:
 
 
 def _job_args(config: PathArg | None, job: int | None) -> dict[str, Any]:
+    if config is not None and job is not None:
+        raise ValueError("name a job by its config or by its id, not both")
     return {"config": config_path(config) if config else None, "job": job}
 
 
@@ -172,6 +197,11 @@ class Wire:
         raise error_from_reply(str(error.get("code")), str(error.get("message")))
 
     def unreachable(self, exc: OSError) -> DaemonUnreachable:
+        if isinstance(exc, ConnectionRefusedError) and not _is_socket(self.path):
+            return DaemonUnreachable(
+                f"{self.path} is not a socket, so no pytaaad daemon listens there; "
+                "give the daemon's socket with --socket or $PYTAAAD_SOCKET"
+            )
         if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
             why = (
                 "no such socket"
@@ -209,6 +239,13 @@ class Wire:
         return f"pytaaad --socket {shlex.quote(str(self.path))}"
 
 
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 class Client:
     """A blocking client; use it as a context manager, or call ``close``.
 
@@ -223,7 +260,7 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.socket_path = find_socket(socket_path)
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self._wire = Wire(self.socket_path)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
@@ -323,7 +360,9 @@ class Client:
         except OSError as exc:
             self.close()
             raise self._wire.lost(exc) from None
-        except BadReply:
+        except BaseException:
+            # A bad reply, or an exception (a signal handler's, say) mid-request: the
+            # connection may still carry a late reply, so it is not used again.
             self.close()
             raise
         if reply.get("id") is None:

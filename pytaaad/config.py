@@ -14,11 +14,11 @@ from typing import Any, NoReturn
 import orjson
 
 from pytaaad.errors import ConfigError
+from pytaaad.protocol import MAX_SEED, MAX_TRIALS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRIALS = 51
-MAX_TRIALS = 10_000
 DEFAULT_FRESHNESS_HOURS = 20.0
 DEFAULT_WINDOW_SIZE = 50
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -185,7 +185,7 @@ def _build_settings(reader: _Reader, sha256: str) -> Settings:
         trials=reader.integer(
             "montecarlo_trials", default=DEFAULT_TRIALS, minimum=1, maximum=MAX_TRIALS
         ),
-        seed=reader.optional_integer("seed", minimum=0),
+        seed=reader.optional_integer("seed", minimum=0, maximum=MAX_SEED),
         legacy_lookahead=reader.boolean("legacy_lookahead", default=False),
         freshness_hours=reader.number(
             "freshness_hours", default=DEFAULT_FRESHNESS_HOURS, minimum=0.0
@@ -320,12 +320,14 @@ class _Reader:
         self._check_range(key, number, minimum, maximum)
         return number
 
-    def optional_integer(self, key: str, minimum: int | None = None) -> int | None:
+    def optional_integer(
+        self, key: str, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = self._get(key, None)
         if value is None:
             return None
         number = self._as_int(key, value)
-        self._check_range(key, number, minimum, None)
+        self._check_range(key, number, minimum, maximum)
         return number
 
     def _as_int(self, key: str, value: Any) -> int:

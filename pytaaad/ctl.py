@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import shutil
 import sys
 import time
@@ -19,6 +21,7 @@ from typing import Any, TypeAlias
 from pytaaad import __version__, display, follow
 from pytaaad.client import DEFAULT_TIMEOUT_SECONDS, Client, config_path
 from pytaaad.errors import BadReply, DaemonUnreachable, PytaaadError
+from pytaaad.protocol import MAX_COUNT, MAX_JOB_ID, MAX_SEED, MAX_TRIALS
 from pytaaad.replies import JobInfo, LogTail, Status
 
 EXIT_OK = 0
@@ -27,6 +30,8 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+MAX_SECONDS = 86_400.0
 WAIT_INTERVAL_SECONDS = 0.5
 WATCH_INTERVAL_SECONDS = 1.0
 FOLLOW_INTERVAL_SECONDS = 0.5
@@ -45,10 +50,13 @@ exit status:
        roots, a peer it does not allow, no such job, ...
   {EXIT_INTERRUPTED}  Ctrl-C before the command was done; jobs go on in the daemon
        (Ctrl-C ends status --watch and logs --follow with 0)
-With several configs, the highest applicable status is returned.
+  {EXIT_BROKEN_PIPE}  stdout was closed by its reader (| head, say)
+With several configs, the highest applicable status is returned; stdout that
+cannot be written (a full disk) gives 1.
 
 socket: --socket, else $PYTAAAD_SOCKET, else the daemon's default
-($XDG_RUNTIME_DIR/pytaaad/pytaaad.sock), else /run/pytaaad/pytaaad.sock.
+($RUNTIME_DIRECTORY/pytaaad.sock, else $XDG_RUNTIME_DIR/pytaaad/pytaaad.sock),
+else /run/pytaaad/pytaaad.sock.
 """
 
 Command = Callable[[Client, argparse.Namespace, "Output"], int]
@@ -65,11 +73,11 @@ class Output:
         self.unicode = encoding == "utf8"
 
     def document(self, value: Any) -> None:
-        """One JSON document on a line of stdout, in --json mode."""
+        """One JSON document on a line of stdout, in --json mode (ASCII, so that
+        any locale can print it).
+        """
         if self.json:
-            sys.stdout.write(
-                json.dumps(value, default=_plain, ensure_ascii=False) + "\n"
-            )
+            sys.stdout.write(json.dumps(value, default=_plain) + "\n")
             sys.stdout.flush()
 
     def lines(self, lines: Iterable[str]) -> None:
@@ -89,8 +97,13 @@ class Output:
         return code
 
     @property
-    def width(self) -> int:
-        return shutil.get_terminal_size().columns
+    def width(self) -> int | None:
+        """The terminal's width, or None when stdout is not a terminal."""
+        return shutil.get_terminal_size().columns if self.terminal else None
+
+    @property
+    def height(self) -> int:
+        return shutil.get_terminal_size().lines
 
 
 def error_object(error: PytaaadError) -> dict[str, str]:
@@ -108,6 +121,7 @@ def _plain(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one pytaaa-ctl command; return its exit status."""
+    _usable_streams()
     args = build_parser().parse_args(argv)
     out = Output(args.json)
     command: Command = args.command
@@ -121,6 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.note("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away; Python would complain again when it flushes stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        out.note(f"cannot write to stdout: {error.strerror or error}")
+        return EXIT_JOB_FAILED
+
+
+def _usable_streams() -> None:
+    """Stand in for a closed stdout or stderr (``>&-``), and print what a locale
+    cannot encode as escapes rather than fail.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -128,8 +161,20 @@ def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
     entries: list[dict[str, Any]] = []
     accepted: list[JobInfo] = []
     status = EXIT_OK
+    seen: set[str] = set()
     for config in args.configs:
-        path = config_path(config)
+        try:
+            path = config_path(config)
+        except PytaaadError as error:
+            out.note(str(error))
+            entries.append({"config": config, "error": error_object(error)})
+            status = EXIT_REFUSED
+            continue
+        if path in seen:
+            # Submitting it again would replace the job just queued.
+            out.note(f"{config}: given twice (as {path}); submitted once")
+            continue
+        seen.add(path)
         try:
             result = client.submit(
                 path,
@@ -141,7 +186,7 @@ def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
         except (DaemonUnreachable, BadReply):
             raise
         except PytaaadError as error:
-            out.note(f"{path}: {error}")
+            out.note(str(error) if path in str(error) else f"{path}: {error}")
             entries.append({"config": path, "error": error_object(error)})
             status = EXIT_REFUSED
             continue
@@ -202,14 +247,17 @@ def _show_status(
         now,
         labels=_labels(job.key for job in reply.jobs),
         unicode=out.unicode,
+        width=out.width,
     )
     lines = [header, *table]
-    if not out.terminal:
+    if out.width is None:
         out.lines([*lines, ""] if args.watch else lines)
         return 0
     lines = display.clip(lines, out.width)
-    # Move up over the previous refresh and clear below; lines are clipped, so none
-    # wrapped and the count is exact.
+    if args.watch:
+        lines = display.clip_height(lines, out.height - 1)
+    # Move up over the previous refresh and clear below; lines are clipped to the
+    # screen, so none wrapped or scrolled away and the count is exact.
     prefix = f"\x1b[{replace}F\x1b[J" if replace else ""
     sys.stdout.write(prefix + "\n".join(lines) + "\n")
     sys.stdout.flush()
@@ -235,15 +283,16 @@ def cancel(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Print the end of a job's log; with --follow, what it gains until Ctrl-C."""
-    lines = follow.FOLLOW_LINES if args.follow else args.tail
+    lines = follow.FOLLOW_LINES if args.follow else max(1, args.tail)
     tail = client.logs(args.config, job=args.job, lines=lines)
-    _show_log(
-        out, LogTail(tail.job, tail.path, tail.lines[-args.tail :]), new_job=False
-    )
+    shown = tail.lines[-args.tail :] if args.tail else ()
+    _show_log(out, LogTail(tail.job, tail.path, shown), new_job=False)
     if not args.follow:
         return EXIT_OK
 
-    def fetch(lines: int) -> LogTail:
+    def fetch(lines: int, job: int | None) -> LogTail:
+        if job is not None:
+            return client.logs(job=job, lines=lines)
         return client.logs(args.config, job=args.job, lines=lines)
 
     try:
@@ -264,8 +313,9 @@ def _show_log(out: Output, tail: LogTail, new_job: bool) -> None:
 def history(client: Client, args: argparse.Namespace, out: Output) -> int:
     jobs = client.history(args.config, limit=args.limit)
     out.document({"jobs": jobs})
-    table = display.history_table(jobs, labels=_labels(job.key for job in jobs))
-    out.lines(table)
+    labels = _labels(job.key for job in jobs)
+    table = display.history_table(jobs, labels=labels, width=out.width)
+    out.lines(table if out.width is None else display.clip(table, out.width))
     return EXIT_OK
 
 
@@ -366,8 +416,18 @@ def _add_submit(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="PyTAAA config")
     parser.add_argument("--force", action="store_true", help="run even if fresh")
-    parser.add_argument("--trials", type=_positive, metavar="N", help="trial count")
-    parser.add_argument("--seed", type=_natural, metavar="S", help="seed of the trials")
+    parser.add_argument(
+        "--trials",
+        type=_bounded(1, MAX_TRIALS),
+        metavar="N",
+        help=f"trials (1 to {MAX_TRIALS}) instead of the config's montecarlo_trials",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_bounded(0, MAX_SEED),
+        metavar="S",
+        help="seed of the trial plan instead of the config's seed (default: random)",
+    )
     parser.add_argument(
         "--wait", action="store_true", help="show progress until the jobs end"
     )
@@ -411,7 +471,11 @@ def _add_logs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     _job_choice(parser, required=True)
     parser.add_argument(
-        "--tail", type=_positive, default=100, metavar="N", help="lines (default 100)"
+        "--tail",
+        type=_bounded(0, MAX_COUNT),
+        default=100,
+        metavar="N",
+        help="lines (default 100; 0 with --follow: only new lines)",
     )
     parser.add_argument(
         "--follow", action="store_true", help="print new lines until Ctrl-C"
@@ -430,14 +494,20 @@ def _add_history(commands: Subcommands, common: argparse.ArgumentParser) -> None
     )
     parser.add_argument("config", nargs="?", metavar="CONFIG", help="only this config")
     parser.add_argument(
-        "--limit", type=_positive, default=50, metavar="N", help="rows (default 50)"
+        "--limit",
+        type=_bounded(1, MAX_COUNT),
+        default=50,
+        metavar="N",
+        help="rows (default 50)",
     )
 
 
 def _job_choice(parser: argparse.ArgumentParser, required: bool) -> None:
     choice = parser.add_mutually_exclusive_group(required=required)
     choice.add_argument("config", nargs="?", metavar="CONFIG", help="PyTAAA config")
-    choice.add_argument("--job", type=_positive, metavar="ID", help="a job id instead")
+    choice.add_argument(
+        "--job", type=_bounded(1, MAX_JOB_ID), metavar="ID", help="a job id instead"
+    )
 
 
 def _interval(parser: argparse.ArgumentParser, default: float) -> None:
@@ -450,35 +520,31 @@ def _interval(parser: argparse.ArgumentParser, default: float) -> None:
     )
 
 
-def _positive(text: str) -> int:
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
 
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text[:24]!r} is not an integer from {low} to {high}"
+            )
+        return value
 
-def _natural(text: str) -> int:
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return integer
 
 
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = float("nan")
-    if not value > 0.0:
+        value = math.nan
+    if not 0.0 < value <= MAX_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive number of seconds"
+            f"{text!r} is not a number of seconds above 0 and at most {MAX_SECONDS:g}"
         )
     return value
 

@@ -21,6 +21,8 @@ BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
 BAR_FULL = "█"
 COLUMN_GAP = "  "
 DETAIL_CHARS = 200
+MIN_LABEL_CHARS = 16
+LAST_COLUMN_CHARS = 24
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_DAY = 86400
@@ -118,11 +120,13 @@ def status_table(
     *,
     labels: Mapping[str, str],
     unicode: bool = True,
+    width: int | None = None,
 ) -> list[str]:
     """One row per config: its newest job's state and progress, and the last result.
 
     ``last`` maps a key to its newest job that ran and ended (``newest_finished``);
-    ``labels`` maps a key to the name to show.
+    ``labels`` maps a key to the name to show. With ``width``, config names are
+    shortened from the left so that the other columns fit.
     """
     rows = [("CONFIG", "JOB", "STATE", "PROGRESS", "ELAPSED", "LAST RESULT")]
     for job in newest_per_key(status.jobs):
@@ -139,11 +143,16 @@ def status_table(
         )
     if len(rows) == 1:
         return ["no jobs in the daemon's table (see pytaaa-ctl history)"]
-    return _columns(rows)
+    return _columns(_fitted(rows, 0, width))
 
 
-def history_table(jobs: Sequence[JobInfo], *, labels: Mapping[str, str]) -> list[str]:
-    """One row per job, newest first, with when it was submitted and how it ended."""
+def history_table(
+    jobs: Sequence[JobInfo], *, labels: Mapping[str, str], width: int | None = None
+) -> list[str]:
+    """One row per job, newest first, with when it was submitted and how it ended.
+
+    With ``width``, config names are shortened from the left to fit it.
+    """
     if not jobs:
         return ["no jobs in the history"]
     rows = [("JOB", "SUBMITTED", "CONFIG", "STATE", "TRIALS", "ELAPSED", "RESULT")]
@@ -161,7 +170,7 @@ def history_table(jobs: Sequence[JobInfo], *, labels: Mapping[str, str]) -> list
                 _one_line(detail) if detail else "-",
             )
         )
-    return _columns(rows)
+    return _columns(_fitted(rows, 2, width))
 
 
 def newest_per_key(jobs: Iterable[JobInfo]) -> list[JobInfo]:
@@ -188,6 +197,37 @@ def newest_finished(jobs: Iterable[JobInfo]) -> dict[str, JobInfo]:
 def clip(lines: Iterable[str], width: int) -> list[str]:
     """Lines cut to ``width`` characters, so that a terminal never wraps them."""
     return [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+
+
+def clip_height(lines: Sequence[str], height: int) -> list[str]:
+    """At most ``height`` lines, the last saying how many were left out."""
+    if len(lines) <= height:
+        return list(lines)
+    kept = max(1, height - 1)
+    return [*lines[:kept], f"… {len(lines) - kept} more lines"]
+
+
+def _fitted(
+    rows: Sequence[Sequence[str]], column: int, width: int | None
+) -> Sequence[Sequence[str]]:
+    """Rows whose ``column`` is shortened from the left (``…/naz100.json``) until
+    the table fits ``width`` with the start of its last column, but not below
+    MIN_LABEL_CHARS. The last column (free text) is left to ``clip``.
+    """
+    if width is None:
+        return rows
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths[-1] = min(widths[-1], LAST_COLUMN_CHARS)
+    total = sum(widths) + len(COLUMN_GAP) * (len(widths) - 1)
+    room = max(MIN_LABEL_CHARS, widths[column] - max(0, total - width))
+    return [
+        (*row[:column], _left_cut(row[column], room), *row[column + 1 :])
+        for row in rows
+    ]
+
+
+def _left_cut(text: str, room: int) -> str:
+    return text if len(text) <= room else "…" + text[len(text) - room + 1 :]
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:

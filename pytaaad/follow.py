@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytaaad.client import Client
+from pytaaad.errors import UnknownJob
 from pytaaad.replies import JobInfo, LogTail
 
 if TYPE_CHECKING:
@@ -76,25 +77,42 @@ def watch(refresh: Callable[[], None], interval: float) -> NoReturn:
 
 
 def follow_log(
-    fetch: Callable[[int], LogTail],
+    fetch: Callable[[int, int | None], LogTail],
     seen: LogTail,
     show: Callable[[LogTail, bool], None],
     interval: float,
 ) -> NoReturn:
-    """Show the lines a log gains, forever; a new run of the config starts over.
+    """Show the lines a log gains, forever; a new run of the config starts over,
+    after the last lines of the run before.
 
-    ``fetch(lines)`` gets the current tail; ``show(tail, new_job)`` prints new lines.
+    ``fetch(lines, job)`` gets the current tail, or that of run ``job``;
+    ``show(tail, new_job)`` prints new lines.
     """
     while True:
         time.sleep(interval)
-        tail = fetch(FOLLOW_LINES)
+        tail = fetch(FOLLOW_LINES, None)
         if tail.job != seen.job:
+            _show_gain(seen, _last_of(fetch, seen), show)
             show(tail, True)
         else:
-            lines = appended(seen.lines, tail.lines)
-            if lines:
-                show(LogTail(tail.job, tail.path, lines), False)
+            _show_gain(seen, tail, show)
         seen = tail
+
+
+def _last_of(fetch: Callable[[int, int | None], LogTail], run: LogTail) -> LogTail:
+    """The end of a run's log, or what was seen of it if the log is gone."""
+    try:
+        return fetch(FOLLOW_LINES, run.job)
+    except UnknownJob:
+        return run
+
+
+def _show_gain(
+    seen: LogTail, tail: LogTail, show: Callable[[LogTail, bool], None]
+) -> None:
+    lines = appended(seen.lines, tail.lines)
+    if lines:
+        show(LogTail(tail.job, tail.path, lines), False)
 
 
 def appended(old: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:

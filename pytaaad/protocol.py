@@ -36,15 +36,26 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
 MAX_ID_CHARS = 128
 MAX_STRING_CHARS = 4096
+MAX_TRIALS = 10_000
+MAX_SEED = 2**64 - 1
+MAX_COUNT = 1_000_000
+MAX_JOB_ID = 2**63 - 1
 HEADER_FIELDS = frozenset({"v", "op", "id"})
 
 
 @dataclass(frozen=True)
 class Field:
-    """One argument of an operation: its JSON type and whether it must be present."""
+    """One argument of an operation: its JSON type, whether it must be present and,
+    for integers, the range it must lie in.
+    """
 
     kind: type
     required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+JOB_ID = Field(int, minimum=1, maximum=MAX_JOB_ID)
 
 
 OPERATIONS: Mapping[str, Mapping[str, Field]] = {
@@ -53,13 +64,20 @@ OPERATIONS: Mapping[str, Mapping[str, Field]] = {
         "config": Field(str, required=True),
         "kind": Field(str),
         "force": Field(bool),
-        "trials": Field(int),
-        "seed": Field(int),
+        "trials": Field(int, minimum=1, maximum=MAX_TRIALS),
+        "seed": Field(int, minimum=0, maximum=MAX_SEED),
     },
-    "status": {"job": Field(int), "config": Field(str)},
-    "cancel": {"job": Field(int), "config": Field(str)},
-    "logs": {"job": Field(int), "config": Field(str), "lines": Field(int)},
-    "history": {"config": Field(str), "limit": Field(int)},
+    "status": {"job": JOB_ID, "config": Field(str)},
+    "cancel": {"job": JOB_ID, "config": Field(str)},
+    "logs": {
+        "job": JOB_ID,
+        "config": Field(str),
+        "lines": Field(int, minimum=1, maximum=MAX_COUNT),
+    },
+    "history": {
+        "config": Field(str),
+        "limit": Field(int, minimum=1, maximum=MAX_COUNT),
+    },
     "shutdown": {},
 }
 
@@ -177,16 +195,32 @@ def _checked(op: str, name: str, field: Field, value: Any) -> Any:
     wrong_bool = isinstance(value, bool) and field.kind is not bool
     if wrong_bool or not isinstance(value, field.kind):
         raise ProtocolError(
-            f"op {op!r}: {name!r} must be {_json_type(field.kind)}, "
-            f"got {_type_name(value)}"
+            f"op {op!r}: {name!r} must be {_json_type(field)}, got {_type_name(value)}"
         )
     if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
         raise ProtocolError(f"op {op!r}: {name!r} is longer than {MAX_STRING_CHARS}")
+    if isinstance(value, int) and not _in_range(value, field):
+        raise ProtocolError(
+            f"op {op!r}: {name!r} must be {_json_type(field)}, got {_short(value)}"
+        )
     return value
 
 
-def _json_type(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false"}[kind]
+def _in_range(value: int, field: Field) -> bool:
+    low_ok = field.minimum is None or value >= field.minimum
+    return low_ok and (field.maximum is None or value <= field.maximum)
+
+
+def _short(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+
+
+def _json_type(field: Field) -> str:
+    name = {str: "a string", int: "an integer", bool: "true or false"}[field.kind]
+    if field.minimum is not None and field.maximum is not None:
+        name += f" from {field.minimum} to {field.maximum}"
+    return name
 
 
 def _type_name(value: object) -> str:
@@ -194,6 +228,8 @@ def _type_name(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}, a number out of the integer range"
     if isinstance(value, int | float):
         return "a number"
     if isinstance(value, str):

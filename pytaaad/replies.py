@@ -7,8 +7,10 @@ field a newer daemon added.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -117,8 +119,8 @@ def job_info(record: object) -> JobInfo:
         JobInfo,
         fields,
         state=state,
-        outputs=tuple(fields.get("outputs") or ()),
-        pids=tuple(fields.get("pids") or ()),
+        outputs=_tuple(fields, "outputs"),
+        pids=_tuple(fields, "pids"),
     )
 
 
@@ -144,7 +146,16 @@ def cancelled_job(result: Mapping[str, Any]) -> JobInfo:
 
 
 def log_tail(result: Mapping[str, Any]) -> LogTail:
-    return _record(LogTail, result, lines=tuple(result.get("lines") or ()))
+    return _record(LogTail, result, lines=_tuple(result, "lines"))
+
+
+def _tuple(fields: Mapping[str, Any], name: str) -> tuple[Any, ...]:
+    value = fields.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadReply(f"a reply's {name} is {_cut(value)}, not a list")
+    return tuple(value)
 
 
 def _object(cls: type[Any], value: object) -> Mapping[str, Any]:
@@ -154,10 +165,46 @@ def _object(cls: type[Any], value: object) -> Mapping[str, Any]:
 
 
 def _record(cls: type[RecordT], value: object, **converted: object) -> RecordT:
-    """Build ``cls`` from a reply's object; fields it does not know are dropped."""
-    names = {field.name for field in dataclasses.fields(cls)}
-    fields = {k: v for k, v in _object(cls, value).items() if k in names}
+    """Build ``cls`` from a reply's object, checking each field's JSON type; fields
+    it does not know are dropped.
+    """
+    hints = _field_types(cls)
+    fields = {k: v for k, v in _object(cls, value).items() if k in hints}
+    fields.update(converted)
+    for name, given in fields.items():
+        if not _matches(given, hints[name]):
+            raise BadReply(
+                f"a {cls.__name__} in the reply has {name}={_cut(given)}, "
+                f"not {getattr(hints[name], '__name__', hints[name])}"
+            )
     try:
-        return cls(**{**fields, **converted})
+        return cls(**fields)
     except TypeError as exc:
         raise BadReply(f"a {cls.__name__} in the reply is incomplete: {exc}") from None
+
+
+@functools.cache
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _matches(value: object, hint: Any) -> bool:
+    """Whether a decoded JSON value fits a record field's annotation."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_matches(value, option) for option in typing.get_args(hint))
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_matches(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint)
+
+
+def _cut(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -6,17 +6,20 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytaaad.errors import PathNotAllowed, ProtocolError
+from pytaaad.errors import ConfigError, PathNotAllowed, ProtocolError
 
 logger = logging.getLogger(__name__)
 
 
 def absolute_path(raw: str, what: str) -> Path:
     """A client's path, resolved; clients send absolute paths, the daemon has no cwd."""
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        raise ProtocolError(f"{what} must be an absolute path, got {raw!r}")
-    return path.resolve()
+    try:
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            raise ProtocolError(f"{what} must be an absolute path, got {raw!r}")
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop, an unknown ~user
+        raise ConfigError(f"{what} {raw!r}: cannot resolve the path ({exc})") from None
 
 
 class Roots:

@@ -72,10 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings(args.config)
+        spec = job.make_spec(settings, args.trials, args.seed)
     except ConfigError as exc:
         print(f"pytaaad run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    spec = job.make_spec(settings, args.trials, args.seed)
     # SIGTERM unwinds like ^C, so that staging folders are removed on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -159,13 +159,14 @@ class Scheduler:
 
     def latest(self, key: Path, ran: bool = False) -> Job:
         """The newest job for a config, in flight or finished; with ``ran``, the
-        newest that was not skipped as fresh (the one the config's log is about).
+        newest that started running (the one the config's log is about), skipping
+        jobs still queued, skipped as fresh or ended before they started.
         """
         job = self.table.in_flight(str(key))
-        if job is not None:
+        if job is not None and (not ran or job.started_at is not None):
             return job
         for job in self._history.recent(str(key), LATEST_SCAN_ROWS):
-            if not ran or job.state is not JobState.SKIPPED_FRESH:
+            if not ran or job.started_at is not None:
                 return job
         raise UnknownJob(f"no job{' that ran' if ran else ''} for config {key}")
 

@@ -34,11 +34,11 @@ import orjson
 from pytaaad.config import DEFAULT_FRESHNESS_HOURS
 from pytaaad.errors import ConfigError, JobStopped
 from pytaaad.kinds import OnTrial, OutputPairs, PreparedJob, ShouldStop
+from pytaaad.protocol import MAX_TRIALS
 
 logger = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 64 * 1024
-MAX_TRIALS = 10_000
 CHILD_SLEEP_SECONDS = 600
 # The Monte Carlo job's prefix, spelled out so that test workers need not import the
 # numeric stack that comes with pytaaad.backtest.job.
@@ -198,7 +198,7 @@ def _spec(
     return ControlledSpec(
         config_path=config,
         label=label,
-        trials=trials or _count(config, section, "trials"),
+        trials=trials if trials is not None else _count(config, section, "trials"),
         seconds_per_trial=_number(config, section, "seconds_per_trial", 0.0),
         chunk_size=_count(config, section, "chunk_size"),
         output_dir=(config.parent / output_dir).resolve(),

@@ -165,7 +165,7 @@ def test_submit_json_lists_each_config_with_its_job_or_error(
     assert refused["config"] == str(outside)
     assert refused["error"]["code"] == "path_not_allowed"
     assert "outside the allowed roots" in refused["error"]["message"]
-    assert f"{outside}: config {outside} is outside the allowed roots" in run.err
+    assert f"pytaaa-ctl: config {outside} is outside the allowed roots" in run.err
 
 
 def test_submit_wait_exits_zero_when_the_job_succeeds(

@@ -31,7 +31,8 @@ from pytaaad.backtest import report, trials
 from pytaaad.backtest.market import Market, prepare_market
 from pytaaad.backtest.quotes import load_quotes
 from pytaaad.config import Settings, StrategyParams
-from pytaaad.errors import JobStopped, OutputError, QuoteDataError
+from pytaaad.errors import ConfigError, JobStopped, OutputError, QuoteDataError
+from pytaaad.protocol import MAX_SEED, MAX_TRIALS
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,21 @@ class JobSpec:
 def make_spec(
     settings: Settings, trials: int | None = None, seed: int | None = None
 ) -> JobSpec:
-    """Fix the trial count and seed: the request wins, then the config, then random."""
+    """Fix the trial count and seed: the request wins, then the config, then random.
+
+    Raises ConfigError for a trial count or seed outside the protocol's ranges.
+    """
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        raise ConfigError(f"trials must be from 1 to {MAX_TRIALS}, got {trials}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be from 0 to {MAX_SEED}, got {seed}")
     chosen_seed = seed if seed is not None else settings.seed
     if chosen_seed is None:
         chosen_seed = secrets.randbits(63)
     return JobSpec(
-        settings=settings, trials=trials or settings.trials, seed=chosen_seed
+        settings=settings,
+        trials=trials if trials is not None else settings.trials,
+        seed=chosen_seed,
     )
 
 
