@@ -179,6 +179,9 @@ class AsyncClient:
         return self._wire.reply(request_id, line[:-1])
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._streams is not None and self._streams[0].at_eof():
+            # The daemon closes connections that stay idle; it read nothing of ours.
+            self._abandon()
         if self._streams is None:
             try:
                 self._streams = await asyncio.open_unix_connection(

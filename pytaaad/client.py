@@ -42,6 +42,7 @@ WAIT_POLL_SECONDS = 0.5
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 RECEIVE_BYTES = 64 * 1024
 CLOSED_MESSAGE = "the daemon closed the connection"
+CONNECT_RETRY_SECONDS = 0.02
 
 ResultT = TypeVar("ResultT")
 PathArg = str | os.PathLike[str]
@@ -60,9 +61,17 @@ def find_socket(
     if chosen:
         return Path(chosen).expanduser().absolute()
     own = default_socket(environ)
-    if own is not None and (own.exists() or not SYSTEM_SOCKET.exists()):
+    if own is not None and (own.exists() or not _exists(SYSTEM_SOCKET)):
         return own
     return SYSTEM_SOCKET
+
+
+def _exists(path: Path) -> bool:
+    # A folder this user may not enter hides the path; connecting then says why.
+    try:
+        return path.exists()
+    except OSError:
+        return True
 
 
 def checked_timeout(timeout: float) -> float:
@@ -239,6 +248,22 @@ class Wire:
         return f"pytaaad --socket {shlex.quote(str(self.path))}"
 
 
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the daemon closed ``sock`` (or sent something unasked) while idle."""
+    # With a timeout set, Python waits for data before it reads: look without one.
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+    return True
+
+
 def _is_socket(path: Path) -> bool:
     try:
         return stat.S_ISSOCK(path.stat().st_mode)
@@ -350,7 +375,7 @@ class Client:
         request_id, frame = self._wire.request(call)
         deadline = time.monotonic() + self.timeout
         try:
-            sock = self._connected()
+            sock = self._connected(deadline)
             sock.sendall(frame)
             line = self._read_line(sock, deadline)
             reply = self._wire.reply(request_id, line)
@@ -369,20 +394,33 @@ class Client:
             self.close()
         return call.read(self._wire.result(reply))
 
-    def _connected(self) -> socket.socket:
+    def _connected(self, deadline: float) -> socket.socket:
+        if self._sock is not None and _closed_by_peer(self._sock):
+            # The daemon closes connections that stay idle; it read nothing of ours.
+            self.close()
         if self._sock is None:
+            self._sock = self._connect(deadline)
+        return self._sock
+
+    def _connect(self, deadline: float) -> socket.socket:
+        while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             try:
                 sock.connect(str(self.socket_path))
+                return sock
+            except BlockingIOError:
+                # The daemon's listen queue is full: it is busy, not gone.
+                sock.close()
+                if time.monotonic() + CONNECT_RETRY_SECONDS > deadline:
+                    raise TimeoutError from None
+                time.sleep(CONNECT_RETRY_SECONDS)
             except TimeoutError:
                 sock.close()
                 raise
             except OSError as exc:
                 sock.close()
                 raise self._wire.unreachable(exc) from None
-            self._sock = sock
-        return self._sock
 
     def _read_line(self, sock: socket.socket, deadline: float) -> bytes:
         while (end := self._buffer.find(b"\n")) < 0:

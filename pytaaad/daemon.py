@@ -26,7 +26,13 @@ import uvloop
 from filelock import FileLock, Timeout
 
 from pytaaad import __version__, systemd
-from pytaaad.errors import AlreadyRunning, HistoryError, PytaaadError, UnknownJob
+from pytaaad.errors import (
+    AlreadyRunning,
+    HistoryError,
+    ProtocolError,
+    PytaaadError,
+    UnknownJob,
+)
 from pytaaad.executors import Executor, LocalExecutor
 from pytaaad.history import History
 from pytaaad.joblogs import JobLogs, tail
@@ -42,6 +48,8 @@ from pytaaad.server import Peer, PeerPolicy, Server, prepare_directory
 logger = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"
+STATE_LOCK = "daemon.lock"
+STATE_DIR_MODE = 0o750
 HISTORY_FILE = "history.sqlite3"
 LOG_FOLDER = "logs"
 DEFAULT_LOG_LINES = 100
@@ -80,18 +88,41 @@ async def serve(options: Options) -> None:
         raise PytaaadError("no socket path and no socket passed by systemd")
     options = dataclasses.replace(options, socket=path)
     prepare_directory(path.parent, policy.gid)
-    lock = FileLock(str(path) + LOCK_SUFFIX)
+    _prepare_state_dir(options.state_dir)
+    with contextlib.ExitStack() as locks:
+        _hold(locks, Path(str(path) + LOCK_SUFFIX), f"is serving {path}")
+        # Two daemons on one history would hand out the same job ids.
+        _hold(
+            locks,
+            options.state_dir / STATE_LOCK,
+            f"uses the state dir {options.state_dir}",
+        )
+        await Daemon(options, path, policy, inherited).run()
+
+
+def _hold(locks: contextlib.ExitStack, path: Path, doing: str) -> None:
+    """Take the lock file ``path`` for this daemon's life, or raise AlreadyRunning."""
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise AlreadyRunning(
-            f"another pytaaad daemon is serving {path} "
-            f"(it holds {lock.lock_file}); not starting a second one"
+            f"another pytaaad daemon {doing} (it holds {path}); "
+            "not starting a second one"
         ) from None
+    locks.callback(lock.release)
+
+
+def _prepare_state_dir(folder: Path) -> None:
+    """Create the state dir (0750: job logs and history are nobody else's business)."""
     try:
-        await Daemon(options, path, policy, inherited).run()
-    finally:
-        lock.release()
+        if not folder.is_dir():
+            folder.mkdir(parents=True, mode=STATE_DIR_MODE)
+            os.chmod(folder, STATE_DIR_MODE)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PytaaadError(f"state dir {folder} is not writable")
+    except OSError as exc:
+        raise PytaaadError(f"cannot use state dir {folder}: {exc}") from exc
 
 
 def _socket_from_systemd() -> socket.socket | None:
@@ -150,7 +181,6 @@ class Daemon:
         # drop connections and the socket file, close the history.
         async with contextlib.AsyncExitStack() as stack:
             options = self.options
-            options.state_dir.mkdir(parents=True, exist_ok=True)
             history = History(options.state_dir / HISTORY_FILE)
             stack.callback(history.close)
             checkpoints = loop.create_task(_checkpoint_periodically(history))
@@ -298,6 +328,8 @@ class Daemon:
         return {"stopping": True}
 
     def _one_job(self, args: Mapping[str, Any], ran: bool = False) -> Job:
+        if "job" in args and "config" in args:
+            raise ProtocolError("name a job by 'job' or by 'config', not both")
         if "job" in args:
             return self.scheduler.find(args["job"])
         if "config" in args:

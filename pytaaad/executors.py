@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 GRACE_SECONDS = 2.0
 STOP_SLOTS = 1024
 MAX_TASK_ATTEMPTS = 3
+MAX_TASK_RETRIES = 20
 PROGRESS_READ_BYTES = 64 * 1024
 POOL_TEARDOWN_SECONDS = 5.0
 START_SECONDS = 60.0
@@ -151,12 +152,17 @@ class _BreakReport:
             return None
         return describe_exit(pid, code)
 
-    def describe(self) -> str:
-        ends = [
-            describe_exit(pid, code)
+    def culprits(self) -> list[int]:
+        """Workers that died of something other than the pool's own SIGTERM."""
+        return [
+            pid
             for pid, code in sorted(self.exit_codes.items())
             if code not in (None, -signal.SIGTERM)
         ]
+
+    def describe(self) -> str:
+        codes = self.exit_codes
+        ends = [describe_exit(pid, codes[pid] or 0) for pid in self.culprits()]
         return "; ".join(ends) or "no worker died on its own"
 
 
@@ -330,7 +336,8 @@ class LocalExecutor:
     ) -> Any:
         _raise_if_stopping(handle)
         job = self._jobs[handle.job_id]
-        for _ in range(MAX_TASK_ATTEMPTS):
+        unexplained = 0
+        for _ in range(MAX_TASK_RETRIES):
             _raise_if_stopping(handle)
             task = self._submit(job, partial(function, *args, **kwargs))
             try:
@@ -342,10 +349,22 @@ class LocalExecutor:
             if crash is not None:
                 self.stop_job(handle, f"a worker of this job died: {crash}")
                 raise WorkerCrashed(crash)
+            # A break that another job's worker caused (it died, or was killed after
+            # its grace period) says nothing about this task: only count the others.
+            if not report.culprits():
+                unexplained += 1
+                if unexplained >= MAX_TASK_ATTEMPTS:
+                    break
             logger.warning(
-                "job %s: task %s lost its worker pool; retrying", handle.job_id, task.id
+                "job %s: task %s lost its worker pool (%s); retrying",
+                handle.job_id,
+                task.id,
+                report.describe(),
             )
-        raise WorkerCrashed(f"the worker pool broke {MAX_TASK_ATTEMPTS} times in a row")
+        raise WorkerCrashed(
+            f"the worker pool broke under this job {MAX_TASK_ATTEMPTS} times "
+            "without a worker that died"
+        )
 
     def _submit(self, job: _LocalJob, call: Callable[..., Any]) -> _Task:
         pool = self._pool

@@ -52,7 +52,7 @@ class JobLogs:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o750)
 
     def path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()[:HASH_CHARS]

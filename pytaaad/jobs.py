@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -111,6 +112,7 @@ class JobTable:
         self._queue: deque[Job] = deque()
         self._running: set[int] = set()
         self._finished: deque[int] = deque()
+        self._skipped: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
@@ -144,6 +146,10 @@ class JobTable:
         self._generations[key] = generation
         job = self._new_job(key, kind, generation, JobState.QUEUED, details)
         replaced = self.in_flight(key)
+        # A queued job's successor takes its place in the queue, not the back of it.
+        place = len(self._queue)
+        if replaced is not None and replaced.state is JobState.QUEUED:
+            place = self._queue.index(replaced)
         if replaced is not None:
             self.finish(
                 replaced,
@@ -151,7 +157,7 @@ class JobTable:
                 f"replaced by job {job.id} (generation {generation})",
             )
         self._current[key] = job
-        self._queue.append(job)
+        self._queue.insert(place, job)
         self._announce(job)
         return job, replaced
 
@@ -161,6 +167,12 @@ class JobTable:
         job = self._new_job(key, kind, generation, JobState.SKIPPED_FRESH, details)
         job.reason = reason
         job.finished_at = job.queued_at
+        # The table keeps the newest skip of a key: a page build every few minutes
+        # would otherwise push every real job out of it.
+        earlier = self._skipped.pop(key, None)
+        if earlier is not None and self._jobs.pop(earlier, None) is not None:
+            self._finished.remove(earlier)
+        self._skipped[key] = job.id
         self._retire(job)
         self._announce(job)
         return job
@@ -231,6 +243,8 @@ class JobTable:
             old = self._jobs.pop(self._finished.popleft())
             if self._current.get(old.key) is old:
                 del self._current[old.key]
+            if self._skipped.get(old.key) == old.id:
+                del self._skipped[old.key]
 
     def _announce(self, job: Job) -> None:
         logger.info(
@@ -251,11 +265,14 @@ def fresh_reason(
     """Why a submit can be skipped, or None when it must run.
 
     Fresh means: the last successful job of the key used the same config content, quote
-    data and options (``fresh_key``) and finished less than ``freshness_hours`` ago.
+    data and options (``fresh_key``), finished less than ``freshness_hours`` ago, and
+    its outputs are all still there.
     """
     if last_success is None or last_success.finished_at is None:
         return None
     if last_success.fresh_key != fresh_key:
+        return None
+    if not all(os.path.exists(path) for path in last_success.outputs):
         return None
     age_hours = (now - last_success.finished_at) / SECONDS_PER_HOUR
     if not 0.0 <= age_hours < freshness_hours:

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXECUTORS = ("local", "dask")
+MAX_GRACE_SECONDS = 20.0
+# sun_path holds 108 bytes with the terminating NUL.
+MAX_SOCKET_PATH_BYTES = 107
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _grace(text: str) -> float:
     value = float(text)
-    if not value >= 0.0:
-        raise ValueError(f"{text} is not a duration in seconds")
+    # systemd's TimeoutStopSec=30 must cover the grace plus the rest of the shutdown.
+    if not 0.0 <= value <= MAX_GRACE_SECONDS:
+        raise ValueError(f"{text} is not from 0 to {MAX_GRACE_SECONDS:g} seconds")
     return value
+
+
+def _socket_path(text: str) -> Path:
+    path = _path(text)
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise ValueError(
+            f"{path} is longer than the {MAX_SOCKET_PATH_BYTES} bytes a Unix socket "
+            "path may have"
+        )
+    return path
 
 
 def _level(text: str) -> str:
@@ -85,7 +99,7 @@ def _executor(text: str) -> str:
 _Convert = Callable[[str], Any]
 # name: (flag, variable, converter, repeatable, help)
 _OPTIONS: tuple[tuple[str, str, _Convert, bool, str], ...] = (
-    ("socket", "--socket", _path, False, "socket path"),
+    ("socket", "--socket", _socket_path, False, "socket path"),
     ("state_dir", "--state-dir", _path, False, "where history and job logs live"),
     ("workers", "--workers", _positive_int, False, "worker processes (CPU count)"),
     ("max_jobs", "--max-jobs", _positive_int, False, "running jobs at once (workers)"),
@@ -93,7 +107,7 @@ _OPTIONS: tuple[tuple[str, str, _Convert, bool, str], ...] = (
     ("output_roots", "--output-root", _path, True, "folder outputs may go to"),
     ("log_level", "--log-level", _level, False, "DEBUG, INFO, WARNING or ERROR"),
     ("allow_group", "--allow-group", str, False, "group whose members may connect"),
-    ("grace", "--grace", _seconds, False, "seconds a job gets to stop before a kill"),
+    ("grace", "--grace", _grace, False, "seconds a job gets to stop before a kill"),
     ("executor", "--executor", _executor, False, "local (default) or dask"),
     ("dask_scheduler", "--dask-scheduler", str, False, "Dask scheduler address"),
 )

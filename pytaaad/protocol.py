@@ -153,7 +153,7 @@ def _request_id(message: Mapping[str, Any]) -> str | int | None:
 
 def _validated(message: Mapping[str, Any], request_id: str | int | None) -> Request:
     version = message.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise UnsupportedVersion(
             f"protocol version {version!r} is not supported; "
             f'send "v": {PROTOCOL_VERSION}'

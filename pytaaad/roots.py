@@ -18,7 +18,7 @@ def absolute_path(raw: str, what: str) -> Path:
         if not path.is_absolute():
             raise ProtocolError(f"{what} must be an absolute path, got {raw!r}")
         return path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop, an unknown ~user
+    except (OSError, RuntimeError, ValueError) as exc:  # a loop, ~nobody, a NUL
         raise ConfigError(f"{what} {raw!r}: cannot resolve the path ({exc})") from None
 
 

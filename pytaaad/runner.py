@@ -7,7 +7,6 @@ import logging
 import math
 import multiprocessing
 import os
-import secrets
 import signal
 import sys
 import time
@@ -113,7 +112,7 @@ def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    token = f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    token = job.staging_token(job.RUN_TOKEN_PREFIX)
     bar = tqdm(total=spec.trials, unit="trial", disable=not progress, file=sys.stderr)
     with bar:
         try:

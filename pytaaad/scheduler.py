@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import secrets
 import time
 import traceback
@@ -112,7 +113,8 @@ class Scheduler:
             "fresh_key": fresh_key,
             "trials_total": prepared.trials,
         }
-        if not force:
+        # A job in flight is replaced, never kept: its config may have changed since.
+        if not force and self.table.in_flight(key) is None:
             last = self._history.last_success(key)
             hours = prepared.freshness_hours
             reason = fresh_reason(last, fresh_key, hours, time.time())
@@ -241,7 +243,8 @@ class Scheduler:
             )
 
     async def _run(self, run: _Run) -> None:
-        token = secrets.token_hex(8)
+        # Names this daemon, so that a later one can clear it after a SIGKILL.
+        token = f"{os.getpid()}-{secrets.token_hex(8)}"
         published = False
         try:
             results = await self._run_trials(run)
@@ -309,6 +312,9 @@ class Scheduler:
             return False
         from pytaaad.backtest.job import publish_outputs
 
+        # Again now: a folder may have become a symlink out of the roots meanwhile.
+        for folder in dict.fromkeys(final.parent for _, final in pairs):
+            self._output_roots.check(folder)
         try:
             publish_outputs(pairs)
         except OSError as exc:

@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 SOCKET_MODE = 0o660
 SOCKET_UMASK = 0o117
 DIRECTORY_MODE = 0o750
-MAX_CONNECTIONS = 256
+MAX_CONNECTIONS = 1024
+LISTEN_BACKLOG = 1024
+IDLE_SECONDS = 120.0
 CLOSE_SECONDS = 1.0
 REFUSAL_READ_SECONDS = 1.0
 _CREDENTIALS = struct.Struct("3i")
@@ -156,7 +158,7 @@ class Server:
             sock = bind_socket(self.path, self._policy.gid)
             self._inode = self.path.stat().st_ino
         self._server = await asyncio.start_unix_server(
-            self._serve, sock=sock, limit=MAX_FRAME_BYTES
+            self._serve, sock=sock, limit=MAX_FRAME_BYTES, backlog=LISTEN_BACKLOG
         )
 
     def stop_accepting(self) -> None:
@@ -224,7 +226,12 @@ class Server:
     ) -> None:
         while True:
             try:
-                frame = await read_frame(reader)
+                # A client that keeps a connection without asking anything for long
+                # holds one of the MAX_CONNECTIONS places; the clients reconnect.
+                frame = await asyncio.wait_for(read_frame(reader), IDLE_SECONDS)
+            except TimeoutError:
+                logger.debug("closing the idle connection of %s", peer)
+                return
             except FrameTooLarge as exc:
                 logger.warning("%s from %s", exc, peer)
                 writer.write(encode_error(None, exc.code, str(exc)))

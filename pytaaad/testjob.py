@@ -159,6 +159,9 @@ def _spin(seconds: float) -> None:
 
 
 def _read(config: Path) -> bytes:
+    # A FIFO or device would block the daemon's event loop on open.
+    if not config.is_file():
+        raise ConfigError(f"config {config}: no such file")
     try:
         with config.open("rb") as stream:
             raw = stream.read(MAX_CONFIG_BYTES + 1)

@@ -89,6 +89,7 @@ def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(daemon_pid)
+    _keep_descriptors_private()
     # A group of its own lets the daemon kill the worker and whatever its job started
     # with one killpg, and keeps a terminal's ^C away from it.
     os.setpgid(0, 0)
@@ -107,6 +108,20 @@ def _die_with_parent(daemon_pid: int) -> None:
     # The daemon may have died between our start and the prctl: then no signal comes.
     if os.getppid() != daemon_pid:
         os._exit(1)
+
+
+def _keep_descriptors_private() -> None:
+    """Make every descriptor above stderr close on exec.
+
+    The spawn start method hands the worker its pipes (to the pool, the progress
+    channel, the resource tracker) as inheritable descriptors. A process a job starts
+    would keep them open, and the pool would then never see this worker die.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with suppress(OSError):
+                os.set_inheritable(fd, False)
 
 
 def run_trials(

@@ -181,12 +181,26 @@ def test_a_stale_socket_raises_unreachable(tmp_path: Path) -> None:
 def test_a_daemon_that_stops_between_requests_is_unreachable(
     daemon: DaemonProcess,
 ) -> None:
-    """A connection the daemon closed raises DaemonUnreachable on the next request."""
+    """A connection the daemon closed is dropped; with no daemon left to reconnect
+    to, the next request raises DaemonUnreachable.
+    """
     with Client(daemon.socket) as client:
         client.ping()
         daemon.stop()
-        with pytest.raises(DaemonUnreachable, match="did it stop"):
+        with pytest.raises(DaemonUnreachable, match="no pytaaad daemon is listening"):
             client.ping()
+
+
+def test_a_connection_closed_while_idle_is_replaced(daemon: DaemonProcess) -> None:
+    """The daemon closing an idle connection costs the client nothing: the next
+    request goes out on a new connection.
+    """
+    with Client(daemon.socket) as client:
+        first = client.ping()
+        assert client._sock is not None
+        # What the daemon does to a connection idle for IDLE_SECONDS.
+        client._sock.shutdown(socket.SHUT_RD)
+        assert client.ping().pid == first.pid
 
 
 def test_a_socket_without_permission_says_who_may_connect(tmp_path: Path) -> None:

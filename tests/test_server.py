@@ -15,8 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pytaaad import server as server_module
 from pytaaad.errors import PytaaadError
-from pytaaad.server import Peer, PeerPolicy, bind_socket, prepare_directory
+from pytaaad.server import Peer, PeerPolicy, Server, bind_socket, prepare_directory
 from tests.conftest import StartDaemon
 from tests.helpers import DaemonProcess, exchange, wait_until
 
@@ -150,3 +151,30 @@ async def test_peer_of_another_user_is_refused_and_logged(
         return f"uid {NOBODY} may not use this daemon" in daemon.log()
 
     await wait_until(logged, 5.0, "the refusal in the daemon log")
+
+
+async def test_an_idle_connection_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that asks nothing for IDLE_SECONDS is closed; the server goes on
+    serving new connections.
+    """
+    monkeypatch.setattr(server_module, "IDLE_SECONDS", 0.2)
+
+    async def handle(request: object, peer: Peer) -> dict[str, bool]:
+        return {"pong": True}
+
+    path = tmp_path / "idle.sock"
+    server = Server(path, PeerPolicy(), handle)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        assert await asyncio.wait_for(reader.read(), 5.0) == b""
+        writer.close()
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b'{"v": 1, "op": "ping", "id": 1}\n')
+        reply = orjson.loads(await asyncio.wait_for(reader.readline(), 5.0))
+        assert reply["result"] == {"pong": True}
+        writer.close()
+    finally:
+        await server.close()

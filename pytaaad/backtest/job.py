@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 STAGING_PREFIX = ".pytaaad-staging-"
 PREVIOUS_PREFIX = ".previous-"
 STALE_STAGING_SECONDS = 3600.0
+RUN_TOKEN_PREFIX = "run-"
 MARKETS_PER_PROCESS = 2
 PLANS_PER_PROCESS = 8
 MIN_TRADING_DAYS_AFTER_WARMUP = 21
@@ -323,12 +324,38 @@ def render_outputs(
         raise
 
 
+def staging_token(prefix: str = "") -> str:
+    """A fresh staging token that names this process, ``[prefix]<pid>-<random>``."""
+    return f"{prefix}{os.getpid()}-{secrets.token_hex(8)}"
+
+
 def _discard_stale_staging(folder: Path) -> None:
-    """Remove staging folders a killed run left behind (old enough to be no one's)."""
+    """Remove staging folders a killed run left behind: those of a process that is
+    gone, and any old enough to be no one's.
+    """
     if not folder.is_dir():
         return
     limit = time.time() - STALE_STAGING_SECONDS
     for stale in folder.glob(f"{STAGING_PREFIX}*"):
         with contextlib.suppress(OSError):
-            if stale.is_dir() and stale.stat().st_mtime < limit:
+            owner = _staging_owner(stale.name)
+            orphaned = owner is not None and not _process_exists(owner)
+            if stale.is_dir() and (orphaned or stale.stat().st_mtime < limit):
                 shutil.rmtree(stale, ignore_errors=True)
+
+
+def _staging_owner(name: str) -> int | None:
+    """The pid in a staging folder's name (see ``staging_token``), if it has one."""
+    token = name.removeprefix(STAGING_PREFIX).removeprefix(RUN_TOKEN_PREFIX)
+    pid, _, _ = token.partition("-")
+    return int(pid) if pid.isdigit() else None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
