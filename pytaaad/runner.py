@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from tqdm import tqdm
 
+from pytaaad import lifeline
 from pytaaad.backtest import job
 from pytaaad.backtest.job import JobSpec, TrialResult
 from pytaaad.config import load_settings
@@ -179,10 +180,14 @@ def _run_trials(
 def _pool(workers: int) -> ProcessPoolExecutor:
     for name in SINGLE_THREAD_ENV:
         os.environ.setdefault(name, "1")
+    # The fork server, started with the pool, reads this to die with this process.
+    os.environ[lifeline.RUN_PID_ENV] = str(os.getpid())
     context = multiprocessing.get_context("forkserver")
     # Import the numeric stack once in the fork server rather than in every worker.
-    context.set_forkserver_preload(["pytaaad.backtest.job"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    context.set_forkserver_preload(["pytaaad.runguard", "pytaaad.backtest.job"])
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=lifeline.die_with_parent
+    )
 
 
 def _positive(text: str) -> int:

@@ -27,6 +27,7 @@ import psutil
 
 from pytaaad.errors import JobStopped
 from pytaaad.kinds import JobKind, OutputPairs
+from pytaaad.lifeline import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ WORKER_ENVIRONMENT = {
     "BLIS_NUM_THREADS": "1",
     "MPLBACKEND": "Agg",
 }
-PR_SET_PDEATHSIG = 1
 WORKER_NICENESS = 10
 MAX_MESSAGE_BYTES = select.PIPE_BUF
 CHILD_EXIT_WAIT_SECONDS = 2.0
@@ -88,7 +88,7 @@ def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
     since BLAS reads its thread count when numpy is first imported.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(daemon_pid)
+    die_with_parent(daemon_pid)
     _keep_descriptors_private()
     # A group of its own lets the daemon kill the worker and whatever its job started
     # with one killpg, and keeps a terminal's ^C away from it.
@@ -98,16 +98,6 @@ def initialize(progress: Connection, board: StopBoard, daemon_pid: int) -> None:
     logging.getLogger().setLevel(logging.INFO)
     _STATE.channel = _Channel(progress, board)
     _STATE.channel.send({"ready": os.getpid()})
-
-
-def _die_with_parent(daemon_pid: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
-    # The daemon may have died between our start and the prctl: then no signal comes.
-    if os.getppid() != daemon_pid:
-        os._exit(1)
 
 
 def _keep_descriptors_private() -> None:

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pytaaad.backtest import outputs
 from tests.conftest import ConfigFactory
+from tests.helpers import poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,3 +79,28 @@ def test_help_explains_the_command() -> None:
     assert result.returncode == 0
     for word in ("--trials", "--seed", "--workers", "Valuation.webpage"):
         assert word in result.stdout
+
+
+def test_killed_run_leaves_no_process_behind(make_config: ConfigFactory) -> None:
+    """After a SIGKILL of ``pytaaad run``, its fork server and workers exit too."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "pytaaad", "run", str(make_config())]
+    run = subprocess.Popen(
+        [*command, "--trials", "10000", "--workers", "2", "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(run.pid)
+    try:
+        # The fork server and its two workers.
+        poll_until(lambda: len(parent.children(recursive=True)) >= 4, 60, "workers")
+        descendants = parent.children(recursive=True)
+    finally:
+        run.kill()
+        run.wait()
+    poll_until(
+        lambda: not any(child.is_running() for child in descendants),
+        5,
+        "the run's processes to exit",
+    )
