@@ -219,6 +219,8 @@ def _signal_params(reader: _Reader) -> SignalParams:
         )
         if not params.periods:
             reader.fail("minperiod", "must be smaller than maxperiod")
+        if params.low_pct > params.hi_pct:
+            reader.fail("lowPct", f"must not be above hiPct ({params.hi_pct:g})")
         return params
     if method == "minmaxChannels":
         return MinMaxChannelSignal(

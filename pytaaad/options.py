@@ -116,7 +116,11 @@ _OPTIONS: tuple[tuple[str, str, _Convert, bool, str], ...] = (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
-        description="Run the pytaaad job daemon in the foreground.",
+        description=(
+            "Run the pytaaad job daemon in the foreground ('pytaaad serve' is the "
+            "same). To run one job without a daemon: pytaaad run CONFIG (see "
+            "'pytaaad run --help'); to talk to a daemon: pytaaa-ctl."
+        ),
         epilog="Each option can also be set by PYTAAAD_<OPTION>, e.g. PYTAAAD_SOCKET.",
     )
     for name, flag, _, repeatable, text in _OPTIONS:

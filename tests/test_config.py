@@ -58,6 +58,13 @@ def test_out_of_range_value_is_refused(make_config: ConfigFactory) -> None:
         load_settings(make_config(monthsToHold=13))
 
 
+def test_inverted_percentile_channel_is_refused(make_config: ConfigFactory) -> None:
+    """lowPct above hiPct is an error naming both keys."""
+    config = make_config(uptrendSignalMethod="percentileChannels", lowPct=90, hiPct=10)
+    with pytest.raises(ConfigError, match=r"lowPct must not be above hiPct \(10\)"):
+        load_settings(config)
+
+
 def test_only_the_chosen_methods_keys_are_required(make_config: ConfigFactory) -> None:
     """A percentile-channel config needs no moving-average keys."""
     path = make_config(

@@ -51,6 +51,23 @@ def test_bad_config_exits_2_with_the_problem(make_config: ConfigFactory) -> None
     assert "Valuation.MA1 is missing" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--log-level", "bogus", "invalid choice: 'BOGUS'"),
+        ("--trials", "abc", "not a whole number: 'abc'"),
+    ],
+)
+def test_bad_option_is_a_usage_error(
+    make_config: ConfigFactory, option: str, value: str, message: str
+) -> None:
+    """A bad option value exits 2 with argparse's message, no traceback."""
+    result = _pytaaad(str(make_config()), option, value)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_failing_job_exits_1_and_says_why(make_config: ConfigFactory) -> None:
     """A job that cannot run (history too short) exits 1 with the reason."""
     result = _pytaaad(

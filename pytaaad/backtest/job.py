@@ -240,7 +240,7 @@ def trial_plan(spec: JobSpec) -> tuple[StrategyParams, ...]:
 def check_history(
     market: Market, plan: Sequence[StrategyParams], settings: Settings
 ) -> None:
-    """Refuse a quote history shorter than the longest look-back plus a month."""
+    """Refuse a history shorter than any trial's longest look-back plus a month."""
     needed = max(trials.longest_window(p, settings.window_size) for p in plan)
     needed += MIN_TRADING_DAYS_AFTER_WARMUP
     if market.n_days < needed:
@@ -248,7 +248,8 @@ def check_history(
         raise QuoteDataError(
             f"quote store {quotes.path}: {market.n_days} trading days "
             f"({quotes.first_date} to {quotes.last_date}) are too few for this config; "
-            f"its longest look-back needs at least {needed}"
+            f"its trials' longest look-back (with the perturbed parameters) needs at "
+            f"least {needed}"
         )
 
 

@@ -101,26 +101,25 @@ def _png(
 
 def recent_start(market: Market, settings: Settings) -> int:
     """Day index where the recent figure starts: ``recent_plot_start_date``, else four
-    years before the last date; never later than a month before the end.
+    years before the last date; never later than MIN_RECENT_DAYS before the end.
     """
     last = market.quotes.last_date
     try:
         default = last.replace(year=last.year - RECENT_YEARS)
     except ValueError:  # 29 February
         default = last.replace(year=last.year - RECENT_YEARS, day=28)
-    start = settings.recent_plot_start or default
-    index = market.day_index(start)
-    if index > market.n_days - MIN_RECENT_DAYS:
+    index = market.day_index(settings.recent_plot_start or default)
+    latest = max(0, market.n_days - MIN_RECENT_DAYS)
+    if index > latest:
         logger.warning(
-            "recent_plot_start_date %s leaves less than %d days before the last quote "
-            "(%s); the recent figure starts %s instead",
-            start,
+            "recent_plot_start_date %s leaves fewer than %d trading days before the "
+            "last quote (%s); the recent figure shows the last %d",
+            settings.recent_plot_start,
             MIN_RECENT_DAYS,
             last,
-            default,
+            MIN_RECENT_DAYS,
         )
-        index = market.day_index(default)
-    return max(0, min(index, market.n_days - MIN_RECENT_DAYS))
+    return max(0, min(index, latest))
 
 
 def _store_files(
