@@ -51,6 +51,26 @@ def test_units_verify(tmp_path: Path, user: bool) -> None:
     assert result.stderr == ""
 
 
+def test_tmpfiles_line_makes_the_socket_folder_the_services(tmp_path: Path) -> None:
+    """systemd-tmpfiles creates the socket unit's folder, 0750, owned by pytaaad."""
+    if shutil.which("systemd-tmpfiles") is None:
+        pytest.skip("systemd-tmpfiles is not installed")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("pytaaad:x:990:991::/:/sbin/nologin\n")
+    (tmp_path / "etc" / "group").write_text("pytaaad:x:991:\n")
+    command = ["systemd-tmpfiles", f"--root={tmp_path}", "--create"]
+    subprocess.run([*command, str(UNITS / "pytaaad-tmpfiles.conf")], check=True)
+    socket_unit = (UNITS / "pytaaad.socket").read_text()
+    listen = next(
+        line.partition("=")[2]
+        for line in socket_unit.splitlines()
+        if line.startswith("ListenStream=")
+    )
+    folder = tmp_path / Path(listen).parent.relative_to("/")
+    info = folder.stat()
+    assert (info.st_mode & 0o777, info.st_uid, info.st_gid) == (0o750, 990, 991)
+
+
 @pytest.fixture
 def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
