@@ -146,8 +146,10 @@ def load_settings(path: str | Path) -> Settings:
 def _read_bytes(path: Path) -> bytes:
     if path.is_dir():
         raise ConfigError(f"config {path}: is a directory, not a config file")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config {path}: no such file")
+    if not path.is_file():
+        raise ConfigError(f"config {path}: not a regular file")
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:

@@ -17,8 +17,10 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,6 @@ from pytaaad.errors import (
     HistoryError,
     ProtocolError,
     PytaaadError,
-    UnknownJob,
 )
 from pytaaad.executors import Executor, LocalExecutor
 from pytaaad.history import History
@@ -77,6 +78,26 @@ def configure_logging(level: str) -> None:
     fmt = JOURNAL_LOG_FORMAT if "JOURNAL_STREAM" in os.environ else LOG_FORMAT
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
     logging.captureWarnings(True)
+    threading.excepthook = _thread_exception
+
+
+def _thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Log an exception that ended a thread; one CPython race only at DEBUG.
+
+    Before Python 3.12 (gh-107219) the pool's manager thread dies with
+    InvalidStateError when a broken pool fails a task future that was cancelled a
+    moment before, as happens when a stop kills workers: nothing is lost by it.
+    """
+    if args.exc_type is SystemExit:
+        return
+    if args.exc_type is InvalidStateError:
+        logger.debug("%s: %s", args.thread, args.exc_value)
+        return
+    logger.error(
+        "thread %s failed",
+        args.thread.name if args.thread else "?",
+        exc_info=args.exc_value,
+    )
 
 
 async def serve(options: Options) -> None:
@@ -335,7 +356,7 @@ class Daemon:
         if "config" in args:
             key = absolute_path(args["config"], "config")
             return self.scheduler.latest(key, ran=ran)
-        raise UnknownJob("name a job with 'job' (its id) or 'config' (its path)")
+        raise ProtocolError("name a job with 'job' (its id) or 'config' (its path)")
 
 
 def _import_modules(modules: tuple[str, ...]) -> None:

@@ -78,6 +78,12 @@ class AccessDenied(PytaaadError):
     code = "permission_denied"
 
 
+class TooManyConnections(PytaaadError):
+    """The daemon holds as many client connections as it serves at once."""
+
+    code = "busy"
+
+
 class PathNotAllowed(PytaaadError):
     """A config or output path lies outside the configured roots."""
 

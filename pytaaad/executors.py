@@ -324,7 +324,9 @@ class LocalExecutor:
         if self._background:
             await asyncio.wait(self._background, timeout=self._grace + CLOSE_SECONDS)
         pool, self._pool = self._pool, None
-        if pool is not None:
+        # A broken pool is shut down by its _diagnose task; twice would close its
+        # pipes twice, and a reused descriptor number could belong to another file.
+        if pool is not None and pool not in self._reports:
             await self._shut_down(pool)
         if self._loop is not None:
             self._loop.remove_reader(self._progress_in.fileno())

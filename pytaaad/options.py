@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EXECUTORS = ("local", "dask")
 MAX_GRACE_SECONDS = 20.0
+MAX_WORKERS_PER_CPU = 4
 # sun_path holds 108 bytes with the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
 
@@ -65,6 +66,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    # Every worker holds its own copy of the quotes; far more than the cores only
+    # costs memory (and the pool starts them all at once).
+    limit = MAX_WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+    if value > limit:
+        per_cpu = MAX_WORKERS_PER_CPU
+        raise ValueError(f"{value} is more than {limit} ({per_cpu} per CPU)")
+    return value
+
+
 def _grace(text: str) -> float:
     value = float(text)
     # systemd's TimeoutStopSec=30 must cover the grace plus the rest of the shutdown.
@@ -101,7 +113,7 @@ _Convert = Callable[[str], Any]
 _OPTIONS: tuple[tuple[str, str, _Convert, bool, str], ...] = (
     ("socket", "--socket", _socket_path, False, "socket path"),
     ("state_dir", "--state-dir", _path, False, "where history and job logs live"),
-    ("workers", "--workers", _positive_int, False, "worker processes (CPU count)"),
+    ("workers", "--workers", _workers, False, "worker processes (CPU count)"),
     ("max_jobs", "--max-jobs", _positive_int, False, "running jobs at once (workers)"),
     ("config_roots", "--config-root", _path, True, "folder configs may come from"),
     ("output_roots", "--output-root", _path, True, "folder outputs may go to"),

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytaaad.errors import AccessDenied, FrameTooLarge, ProtocolError, PytaaadError
+from pytaaad.errors import (
+    AccessDenied,
+    FrameTooLarge,
+    ProtocolError,
+    PytaaadError,
+    TooManyConnections,
+)
 from pytaaad.protocol import (
     MAX_FRAME_BYTES,
     Request,
@@ -193,7 +199,9 @@ class Server:
             else:
                 logger.warning("refused %s: %s", peer, refusal)
                 await self._refuse(reader, writer, refusal)
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Cancelled by close(): end quietly, since asyncio's stream protocol logs
+            # a handler task that ends cancelled as an error.
             pass
         except Exception:
             logger.exception("connection handler failed")
@@ -205,7 +213,7 @@ class Server:
         if not self._policy.allows(peer):
             return AccessDenied(f"uid {peer.uid} may not use this daemon")
         if len(self._connections) > MAX_CONNECTIONS:
-            return PytaaadError(f"more than {MAX_CONNECTIONS} open connections")
+            return TooManyConnections(f"more than {MAX_CONNECTIONS} open connections")
         return None
 
     async def _refuse(

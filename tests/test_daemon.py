@@ -224,7 +224,9 @@ async def test_cancel_leaves_no_process_behind(
 async def test_sigterm_interrupts_jobs_removes_socket_and_exits_zero(
     start_daemon: StartDaemon, configs: Path
 ) -> None:
-    """SIGTERM mid-job: job interrupted, workers gone, socket removed, exit code 0."""
+    """SIGTERM mid-job: job interrupted, workers gone, socket removed, exit code 0,
+    and no error logged for the killed workers or an idle client connection.
+    """
     daemon = start_daemon()
     config = write_job_config(
         configs, trials=4, seconds_per_trial=30.0, hang_at_trial=0
@@ -232,9 +234,13 @@ async def test_sigterm_interrupts_jobs_removes_socket_and_exits_zero(
     job = (await daemon.submit(config))["job"]
     await _running_on_workers(daemon, job["id"], 2)
     tree = daemon.descendants()
+    _, idle = await asyncio.open_unix_connection(str(daemon.socket))
     assert daemon.stop() == 0
+    idle.close()
     assert not daemon.socket.exists()
     assert survivors(tree, timeout=0.5) == []
+    assert " ERROR " not in daemon.log()
+    assert "Traceback" not in daemon.log()
     restarted = start_daemon()
     (record,) = (await restarted.call("history", config=str(config)))["jobs"]
     assert record["state"] == "interrupted"
@@ -330,6 +336,16 @@ async def test_cancel_of_a_finished_job_is_refused(
     with pytest.raises(RequestFailed) as refused:
         await shared_daemon.call("cancel", job=job["id"])
     assert refused.value.code == "not_in_flight"
+
+
+async def test_cancel_without_a_job_is_a_bad_request(
+    shared_daemon: DaemonProcess,
+) -> None:
+    """A cancel naming neither a job nor a config is refused as a bad request."""
+    with pytest.raises(RequestFailed) as refused:
+        await shared_daemon.call("cancel")
+    assert refused.value.code == "bad_request"
+    assert "'job'" in refused.value.message
 
 
 def _montecarlo_config(folder: Path, name: str, **changes: object) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytaaad.options import parse_options
+from pytaaad.options import MAX_WORKERS_PER_CPU, parse_options
 
 
 def test_environment_fills_options_the_command_line_leaves_out(tmp_path: Path) -> None:
@@ -51,6 +51,17 @@ def test_invalid_values_exit_with_usage_error() -> None:
     with pytest.raises(SystemExit) as nowhere:
         parse_options([], {})
     assert flag.value.code == variable.value.code == nowhere.value.code == 2
+
+
+def test_workers_are_capped_per_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    """More than four workers per CPU is refused with the limit, not started."""
+    limit = MAX_WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+    socket = ["--socket", "/tmp/x.sock"]
+    assert parse_options([*socket, "--workers", str(limit)], {}).workers == limit
+    with pytest.raises(SystemExit) as too_many:
+        parse_options([*socket], {"PYTAAAD_WORKERS": "100000"})
+    assert too_many.value.code == 2
+    assert f"more than {limit}" in capsys.readouterr().err
 
 
 def test_default_places_follow_systemd_then_xdg(tmp_path: Path) -> None:

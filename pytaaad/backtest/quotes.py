@@ -73,8 +73,10 @@ def load_quotes(
 
 
 def _read_frame(path: Path, key: str | None) -> pd.DataFrame:
-    if not path.is_file():
+    if not path.exists():
         raise QuoteDataError(f"quote store {path}: no such file")
+    if not path.is_file():
+        raise QuoteDataError(f"quote store {path}: not a regular file")
     name = path.name.lower()
     try:
         if name.endswith((".csv", ".csv.gz")):
