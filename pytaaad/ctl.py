@@ -202,6 +202,12 @@ def submit(client: Client, args: argparse.Namespace, out: Output) -> int:
         out.note("stopped waiting; the jobs go on (see pytaaa-ctl status)")
         out.document({"submitted": entries})
         return EXIT_INTERRUPTED
+    except (DaemonUnreachable, BadReply) as error:
+        # Keep the ids of the jobs that were accepted: a script may want to look
+        # them up in the history once a daemon is back.
+        out.note(str(error))
+        out.document({"submitted": entries, "error": error_object(error)})
+        return EXIT_UNREACHABLE
     for job in finished:
         if job.ended_well:
             out.lines([display.end_line(job)])

@@ -402,13 +402,17 @@ def test_help_explains_every_command_and_the_exit_codes(
         assert re.search(rf"^  {code}  ", text, re.MULTILINE)
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
 async def test_wait_exits_3_when_the_daemon_goes_away(
-    daemon: DaemonProcess, configs: Path
+    daemon: DaemonProcess, configs: Path, json_mode: bool
 ) -> None:
-    """A daemon killed while submit --wait follows its job ends the wait with 3."""
+    """A daemon killed while submit --wait follows its job ends the wait with 3;
+    with --json, the document still names the accepted job.
+    """
     config = slow_config(configs)
     waiting = spawn(
         daemon.socket,
+        *(["--json"] if json_mode else []),
         *("submit", "--wait", "--interval", "0.1", "--kind", "test", str(config)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -420,9 +424,13 @@ async def test_wait_exits_3_when_the_daemon_goes_away(
 
     await wait_until(running, EXIT_SECONDS, "the job to run")
     daemon.process.kill()
-    _, err = await asyncio.to_thread(waiting.communicate, timeout=EXIT_SECONDS)
+    out, err = await asyncio.to_thread(waiting.communicate, timeout=EXIT_SECONDS)
     assert waiting.returncode == 3
     assert re.search(rb"pytaaad daemon .*" + re.escape(bytes(daemon.socket)), err)
+    if json_mode:
+        document = orjson.loads(out)
+        assert document["submitted"][0]["job"]["id"] == 1
+        assert document["error"]["code"] == "unreachable"
 
 
 async def test_wait_exits_1_when_another_submit_replaces_the_job(
