@@ -12,7 +12,7 @@ import pytest
 
 from pytaaad.backtest import outputs
 from tests.conftest import ConfigFactory
-from tests.helpers import poll_until
+from tests.helpers import poll_until, survivors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,8 +116,4 @@ def test_killed_run_leaves_no_process_behind(make_config: ConfigFactory) -> None
     finally:
         run.kill()
         run.wait()
-    poll_until(
-        lambda: not any(child.is_running() for child in descendants),
-        5,
-        "the run's processes to exit",
-    )
+    assert survivors(descendants, timeout=5) == []
