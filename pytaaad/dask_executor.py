@@ -82,6 +82,10 @@ class DaskExecutor:
 
     async def start(self) -> None:
         target: str | LocalCluster
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # A local scheduler runs in this process; its INFO chatter would drown
+            # the daemon's one line per job transition.
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         if self._address is None:
             self._cluster = await LocalCluster(
                 n_workers=self._workers,
@@ -89,6 +93,10 @@ class DaskExecutor:
                 processes=True,
                 asynchronous=True,
                 host=LOCAL_HOST,
+                # Its ports listen on loopback, where any local user could connect
+                # and run code as the daemon: TLS with a throwaway certificate that
+                # only this process and its workers hold keeps them out.
+                security=True,
                 # The scheduler's HTTP server cannot be switched off; keep it local
                 # on a free port rather than on 8787 of every interface.
                 dashboard_address=f"{LOCAL_HOST}:0",
@@ -97,10 +105,6 @@ class DaskExecutor:
             target = self._cluster
         else:
             target = self._address
-        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-            # A local scheduler runs in this process; its INFO chatter would drown
-            # the daemon's one line per job transition.
-            logging.getLogger("distributed").setLevel(logging.WARNING)
         self._client = await Client(target, asynchronous=True)
         self._client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
         logger.info("using Dask scheduler %s", self._client.scheduler_info()["address"])

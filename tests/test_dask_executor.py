@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import socket
+import ssl
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,22 @@ async def test_dask_backend_runs_jobs_and_replaces_them(
     )
     assert new["state"] == "succeeded", new
     assert (tmp_path / "out" / "job.txt").read_text() == "label=new\ntrials=1\n"
+
+
+async def test_local_cluster_refuses_clients_without_its_certificate(
+    start_daemon: StartDaemon,
+) -> None:
+    """The local cluster speaks TLS and turns away a client with no certificate."""
+    daemon = start_daemon("--executor", "dask", workers=1)
+    found = re.search(r"using Dask scheduler tls://([\d.]+):(\d+)", daemon.log())
+    assert found is not None, daemon.log()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    address = (found[1], int(found[2]))
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"),
+        context.wrap_socket(raw) as tls,
+    ):
+        tls.recv(1)
