@@ -135,15 +135,18 @@ def _hold(locks: contextlib.ExitStack, path: Path, doing: str) -> None:
 
 
 def _prepare_state_dir(folder: Path) -> None:
-    """Create the state dir (0750: job logs and history are nobody else's business)."""
-    try:
-        if not folder.is_dir():
-            folder.mkdir(parents=True, mode=STATE_DIR_MODE)
-            os.chmod(folder, STATE_DIR_MODE)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PytaaadError(f"state dir {folder} is not writable")
-    except OSError as exc:
-        raise PytaaadError(f"cannot use state dir {folder}: {exc}") from exc
+    """Create the state dir and its job log folder (0750: job logs and history are
+    nobody else's business), or say why they cannot be used.
+    """
+    for path in (folder, folder / LOG_FOLDER):
+        try:
+            if not path.is_dir():
+                path.mkdir(parents=True, mode=STATE_DIR_MODE)
+                os.chmod(path, STATE_DIR_MODE)
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PytaaadError(f"state dir {path} is not writable")
+        except OSError as exc:
+            raise PytaaadError(f"cannot use state dir {path}: {exc}") from exc
 
 
 def _socket_from_systemd() -> socket.socket | None:

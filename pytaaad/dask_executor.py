@@ -105,7 +105,12 @@ class DaskExecutor:
             target = self._cluster
         else:
             target = self._address
-        self._client = await Client(target, asynchronous=True)
+        try:
+            self._client = await Client(target, asynchronous=True)
+        except OSError as exc:  # distributed's timeouts and closed comms are OSErrors
+            raise ExecutorError(
+                f"cannot reach the Dask scheduler at {target}: {exc}"
+            ) from None
         self._client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
         logger.info("using Dask scheduler %s", self._client.scheduler_info()["address"])
 

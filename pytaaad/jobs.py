@@ -146,10 +146,13 @@ class JobTable:
         self._generations[key] = generation
         job = self._new_job(key, kind, generation, JobState.QUEUED, details)
         replaced = self.in_flight(key)
-        # A queued job's successor takes its place in the queue, not the back of it.
+        # A queued job's successor takes its place in the queue, and a running job's
+        # the head of it: a replace never waits behind jobs submitted after the old.
         place = len(self._queue)
         if replaced is not None and replaced.state is JobState.QUEUED:
             place = self._queue.index(replaced)
+        elif replaced is not None:
+            place = 0
         if replaced is not None:
             self.finish(
                 replaced,

@@ -291,6 +291,10 @@ class Scheduler:
             "trials_seconds": time.time() - run.job.started_at,
         }
         spec = run.prepared.spec
+        # Rendering stages files beside the outputs: check the folders again first,
+        # since one may have become a symlink out of the roots since the submit.
+        for folder in run.prepared.output_dirs:
+            self._output_roots.check(folder)
         parts = await _all_or_first_error(
             self._executor.render(
                 run.handle,

@@ -564,3 +564,24 @@ async def test_second_daemon_on_the_same_state_dir_refuses(
     assert second.returncode != 0
     assert f"uses the state dir {daemon.state_dir}" in second.stderr
     assert (await daemon.call("ping"))["pong"] is True
+
+
+def test_a_file_in_place_of_the_log_folder_is_a_clear_error(tmp_path: Path) -> None:
+    """A state dir whose logs folder is a file stops the start with one clear line."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "logs").write_text("not a folder")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytaaad"),
+            *("--socket", str(tmp_path / "run" / "p.sock")),
+            *("--state-dir", str(state)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"cannot use state dir {state / 'logs'}" in result.stderr
+    assert "Traceback" not in result.stderr

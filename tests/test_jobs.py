@@ -43,6 +43,31 @@ def test_replacing_a_queued_job_removes_it_from_the_queue() -> None:
     assert table.start_ready() == [newer]
 
 
+def test_replacing_a_queued_job_keeps_its_place() -> None:
+    """A queued job's successor starts where the replaced job would have."""
+    table, _ = _table(max_running=1)
+    table.submit("/busy.json", "test")
+    table.start_ready()
+    table.submit("/a.json", "test")
+    later, _ = table.submit("/b.json", "test")
+    newer, _ = table.submit("/a.json", "test")
+    table.finish(table.get(1), JobState.SUCCEEDED, "done")
+    assert table.start_ready() == [newer]
+    assert later.state is JobState.QUEUED
+
+
+def test_replacing_a_running_job_goes_before_the_queue() -> None:
+    """A running job's successor starts next, before jobs queued after the old one."""
+    table, _ = _table(max_running=1)
+    running, _ = table.submit("/a.json", "test")
+    table.start_ready()
+    queued, _ = table.submit("/b.json", "test")
+    newer, _ = table.submit("/a.json", "test")
+    assert running.state is JobState.REPLACED
+    assert table.start_ready() == [newer]
+    assert queued.state is JobState.QUEUED
+
+
 def test_jobs_start_in_fifo_order_within_the_limit() -> None:
     """Only max_running jobs run; the rest start oldest first."""
     table, _ = _table(max_running=2)
