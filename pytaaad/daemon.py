@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 LOCK_SUFFIX = ".lock"
 STATE_LOCK = "daemon.lock"
 STATE_DIR_MODE = 0o750
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r"})
 HISTORY_FILE = "history.sqlite3"
 LOG_FOLDER = "logs"
 DEFAULT_LOG_LINES = 100
@@ -76,9 +77,21 @@ def main(argv: list[str]) -> int:
 def configure_logging(level: str) -> None:
     # journald stamps every line itself; JOURNAL_STREAM says stderr goes there.
     fmt = JOURNAL_LOG_FORMAT if "JOURNAL_STREAM" in os.environ else LOG_FORMAT
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.captureWarnings(True)
     threading.excepthook = _thread_exception
+
+
+class OneLineFormatter(logging.Formatter):
+    """Keeps each message on its line: a config path with a line break in it (a legal
+    file name) must not forge log lines. Tracebacks still follow on lines of their own.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = record.message.translate(_LINE_BREAKS)
+        return super().formatMessage(record)
 
 
 def _thread_exception(args: threading.ExceptHookArgs) -> None:

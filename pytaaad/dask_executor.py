@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,9 @@ class DaskExecutor:
 
     async def start(self) -> None:
         target: str | LocalCluster
+        # A render task carries every trial's values; distributed warns about any
+        # task graph over 10 MB, once per job of a few hundred trials.
+        warnings.filterwarnings("ignore", message="Sending large graph")
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
             # A local scheduler runs in this process; its INFO chatter would drown
             # the daemon's one line per job transition.

@@ -109,8 +109,13 @@ def daemon_line(info: DaemonInfo, socket: Path) -> str:
     return (
         f"pytaaad {info.version} on {socket} (pid {info.pid}, up "
         f"{duration(info.uptime)}): {info.running} running, {info.queued} queued; "
-        f"{info.workers} workers, at most {info.max_jobs} jobs at once"
+        f"{_count(info.workers, 'worker')}, at most {_count(info.max_jobs, 'job')} "
+        "at once"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def status_table(
@@ -185,12 +190,15 @@ def newest_per_key(jobs: Iterable[JobInfo]) -> list[JobInfo]:
 def newest_finished(jobs: Iterable[JobInfo]) -> dict[str, JobInfo]:
     """The newest job of each key that ran (or tried to) and has ended.
 
-    A submit skipped as fresh ran nothing; the run whose outputs it kept says more.
+    A submit skipped as fresh, or a job that ended while still queued, ran nothing;
+    the run before it says more.
     """
     return {
         job.key: job
         for job in sorted(jobs, key=lambda job: job.id)
-        if job.finished and job.state is not JobState.SKIPPED_FRESH
+        if job.finished
+        and job.started_at is not None
+        and job.state is not JobState.SKIPPED_FRESH
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import orjson
 import psutil
 import pytest
 
+from pytaaad.daemon import OneLineFormatter
 from tests.conftest import NAZ100_HMA, StartDaemon
 from tests.helpers import (
     DaemonProcess,
@@ -585,3 +587,21 @@ def test_a_file_in_place_of_the_log_folder_is_a_clear_error(tmp_path: Path) -> N
     assert result.returncode == 1
     assert f"cannot use state dir {state / 'logs'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_log_lines_cannot_be_forged_by_a_path() -> None:
+    """A line break in a logged value is escaped; a traceback keeps its own lines."""
+    formatter = OneLineFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord(
+        "pytaaad.jobs", logging.INFO, __file__, 1, "key=%s", ("/a\nINFO forged",), None
+    )
+    assert formatter.format(record) == "INFO key=/a\\nINFO forged"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failure = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    lines = formatter.format(failure).splitlines()
+    assert lines[0] == "ERROR failed"
+    assert lines[1].startswith("Traceback")

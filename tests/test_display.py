@@ -10,6 +10,7 @@ import pytest
 from pytaaad.display import (
     bar,
     config_label,
+    daemon_line,
     duration,
     history_table,
     newest_finished,
@@ -86,12 +87,13 @@ def test_outcomes_say_how_and_when_a_job_ended() -> None:
     assert outcome(replaced, NOW) == "replaced 10s ago: replaced by job 4"
 
 
-def test_a_skipped_submit_is_not_a_last_result() -> None:
+def test_skipped_or_never_started_jobs_are_not_a_last_result() -> None:
     """The last result of a key is its newest job that ran and ended."""
     ran = job(1)
     skipped = job(2, state=JobState.SKIPPED_FRESH)
     running = job(3, state=JobState.RUNNING, finished_at=None)
-    assert newest_finished([running, skipped, ran]) == {ran.key: ran}
+    never_started = job(4, state=JobState.CANCELLED, started_at=None)
+    assert newest_finished([never_started, running, skipped, ran]) == {ran.key: ran}
 
 
 def test_the_status_table_has_one_row_per_config_newest_first() -> None:
@@ -130,3 +132,13 @@ def test_empty_tables_say_so() -> None:
         "no jobs in the daemon's table (see pytaaa-ctl history)"
     ]
     assert history_table((), labels={}) == ["no jobs in the history"]
+
+
+def test_daemon_line_counts_in_words() -> None:
+    """The daemon line says "1 job", not "1 jobs"."""
+    one = DaemonInfo("0.1.0", 1, 42, 60.0, 1, 1, 0, 0)
+    line = daemon_line(one, Path("/run/p.sock"))
+    assert line.endswith("1 worker, at most 1 job at once")
+    assert daemon_line(DAEMON, Path("/run/p.sock")).endswith(
+        "2 workers, at most 2 jobs at once"
+    )
