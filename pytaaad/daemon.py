@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -95,16 +94,10 @@ class OneLineFormatter(logging.Formatter):
 
 
 def _thread_exception(args: threading.ExceptHookArgs) -> None:
-    """Log an exception that ended a thread; one CPython race only at DEBUG.
-
-    Before Python 3.12 (gh-107219) the pool's manager thread dies with
-    InvalidStateError when a broken pool fails a task future that was cancelled a
-    moment before, as happens when a stop kills workers: nothing is lost by it.
+    """Log an exception that ended a thread (a pool's manager thread, say) through
+    the daemon's log, so that it reaches the journal in the daemon's format.
     """
     if args.exc_type is SystemExit:
-        return
-    if args.exc_type is InvalidStateError:
-        logger.debug("%s: %s", args.thread, args.exc_value)
         return
     logger.error(
         "thread %s failed",

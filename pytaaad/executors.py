@@ -23,12 +23,13 @@ import multiprocessing
 import os
 import signal
 import weakref
-from collections.abc import Callable, Coroutine
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -290,9 +291,10 @@ class LocalExecutor:
             return
         if handle.stop_reason is None:
             handle.stop_reason = reason
+        # Queued tasks see the flag and return at once. They are not cancelled: before
+        # Python 3.12 (gh-107219) a cancelled task in a pool that breaks kills the
+        # pool's manager thread, which then never fails the tasks queued after it.
         self._board[job.slot] = 1
-        for task in job.tasks.values():
-            task.future.cancel()
         self.close_job(handle)
 
     def close_job(self, handle: JobHandle) -> None:
@@ -478,6 +480,13 @@ class LocalExecutor:
     ) -> None:
         result = await self._shut_down(pool)
         kill_orphaned_groups(set(self._pool_workers.pop(pool, ())))
+        # Whatever the pool left unresolved (its manager thread can die before it has
+        # failed every task) fails now, so that no job waits for it forever.
+        broken = BrokenProcessPool("the worker pool broke")
+        for task in list(self._tasks.values()):
+            if task.pool is pool and not task.future.done():
+                with suppress(InvalidStateError):
+                    task.future.set_exception(broken)
         logger.warning("worker pool broke (%s); using a new pool", result.describe())
         report.set_result(result)
 
@@ -489,18 +498,19 @@ class LocalExecutor:
         (a job that ignores SIGTERM) are killed.
         """
         processes = dict(pool._processes or {})
-        closing = asyncio.ensure_future(
-            asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-        )
-        done, _ = await asyncio.wait([closing], timeout=POOL_TEARDOWN_SECONDS)
+        # Tasks still queued belong to stopped jobs (they return at once) or have
+        # failed with the pool already; cancelling them would race gh-107219.
+        closing = asyncio.ensure_future(asyncio.to_thread(pool.shutdown, wait=True))
+        await asyncio.wait([closing], timeout=POOL_TEARDOWN_SECONDS)
         killed: set[int] = set()
-        if not done:
-            for pid, process in processes.items():
-                if process.exitcode is None:
-                    logger.warning("worker %s ignores SIGTERM; killing it", pid)
-                    process.kill()
-                    killed.add(pid)
-            await closing
+        # Also after a shutdown that returned early because the manager thread died.
+        for pid, process in processes.items():
+            if process.exitcode is None:
+                logger.warning("worker %s did not exit with its pool; killing it", pid)
+                process.kill()
+                killed.add(pid)
+        await closing
+        await asyncio.to_thread(_join_all, processes.values())
         codes = {pid: process.exitcode for pid, process in processes.items()}
         return _BreakReport(codes, frozenset(killed))
 
@@ -509,6 +519,11 @@ class LocalExecutor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+
+def _join_all(processes: Iterable[BaseProcess]) -> None:
+    for process in processes:
+        process.join(POOL_TEARDOWN_SECONDS)
 
 
 def _raise_if_stopping(handle: JobHandle) -> None:

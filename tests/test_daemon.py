@@ -605,3 +605,23 @@ def test_log_lines_cannot_be_forged_by_a_path() -> None:
     lines = formatter.format(failure).splitlines()
     assert lines[0] == "ERROR failed"
     assert lines[1].startswith("Traceback")
+
+
+async def test_a_job_queued_behind_a_killed_job_still_runs(
+    start_daemon: StartDaemon, configs: Path
+) -> None:
+    """Cancelling a hung job with tasks still queued, then killing its worker, leaves
+    the tasks of another job that wait behind them to fail over and run.
+    """
+    daemon = start_daemon("--max-jobs", "2", "--grace", "0.5", workers=1)
+    hung = write_job_config(configs, "hung", trials=12, hang_at_trial=0)
+    other = write_job_config(configs, "other", trials=1, seconds_per_trial=0.0)
+    first = (await daemon.submit(hung))["job"]
+    await _running_on_workers(daemon, first["id"], 1)
+    second = (await daemon.submit(other))["job"]
+    await daemon.call("cancel", job=first["id"])
+    ended = await daemon.wait_for_state(
+        second["id"], "succeeded", "failed", "crashed", timeout=30
+    )
+    assert ended["state"] == "succeeded", ended
+    assert " ERROR " not in daemon.log()
