@@ -186,12 +186,16 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     for name in SINGLE_THREAD_ENV:
         os.environ.setdefault(name, "1")
     # The fork server, started with the pool, reads this to die with this process.
+    # Set before runguard is first imported here, so that its import-time check sees
+    # this process's own pid (not one inherited) and leaves this process alone.
     os.environ[lifeline.RUN_PID_ENV] = str(os.getpid())
+    from pytaaad.runguard import tie_to_fork_server
+
     context = multiprocessing.get_context("forkserver")
     # Import the numeric stack once in the fork server rather than in every worker.
     context.set_forkserver_preload(["pytaaad.runguard", "pytaaad.backtest.job"])
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=lifeline.die_with_parent
+        max_workers=workers, mp_context=context, initializer=tie_to_fork_server
     )
 
 
