@@ -113,6 +113,8 @@ class JobTable:
         self._running: set[int] = set()
         self._finished: deque[int] = deque()
         self._skipped: dict[str, int] = {}
+        # Jobs that went to the head of the queue by replacing a running job.
+        self._jumped: set[int] = set()
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
@@ -146,13 +148,9 @@ class JobTable:
         self._generations[key] = generation
         job = self._new_job(key, kind, generation, JobState.QUEUED, details)
         replaced = self.in_flight(key)
-        # A queued job's successor takes its place in the queue, and a running job's
-        # the head of it: a replace never waits behind jobs submitted after the old.
-        place = len(self._queue)
-        if replaced is not None and replaced.state is JobState.QUEUED:
-            place = self._queue.index(replaced)
-        elif replaced is not None:
-            place = 0
+        place, jumped = self._place(replaced)
+        if jumped:
+            self._jumped.add(job.id)
         if replaced is not None:
             self.finish(
                 replaced,
@@ -163,6 +161,23 @@ class JobTable:
         self._queue.insert(place, job)
         self._announce(job)
         return job, replaced
+
+    def _place(self, replaced: Job | None) -> tuple[int, bool]:
+        """Where a new job goes in the queue, and whether it went ahead to get there.
+
+        A queued job's successor takes its place; a running job's goes to the head,
+        so that a replace never waits behind jobs submitted after the old one. Only
+        once in a row, though: a config resubmitted faster than its job runs would
+        otherwise keep every other job waiting.
+        """
+        if replaced is None:
+            return len(self._queue), False
+        jumped = replaced.id in self._jumped
+        if replaced.state is JobState.QUEUED:
+            return self._queue.index(replaced), jumped
+        if jumped:
+            return len(self._queue), False
+        return 0, True
 
     def record_skipped(self, key: str, kind: str, reason: str, **details: Any) -> Job:
         """Record a submit that needs no run because the key's outputs are fresh."""
@@ -248,6 +263,7 @@ class JobTable:
                 del self._current[old.key]
             if self._skipped.get(old.key) == old.id:
                 del self._skipped[old.key]
+            self._jumped.discard(old.id)
 
     def _announce(self, job: Job) -> None:
         logger.info(

@@ -68,6 +68,20 @@ def test_replacing_a_running_job_goes_before_the_queue() -> None:
     assert queued.state is JobState.QUEUED
 
 
+def test_a_config_replaced_again_and_again_goes_ahead_only_once() -> None:
+    """Replacing the successor that went ahead sends the next one to the back."""
+    table, _ = _table(max_running=1)
+    table.submit("/a.json", "test")
+    table.start_ready()
+    other, _ = table.submit("/b.json", "test")
+    ahead, _ = table.submit("/a.json", "test")
+    assert table.start_ready() == [ahead]
+    behind, _ = table.submit("/a.json", "test")
+    assert table.start_ready() == [other]
+    table.finish(other, JobState.SUCCEEDED, "done")
+    assert table.start_ready() == [behind]
+
+
 def test_jobs_start_in_fifo_order_within_the_limit() -> None:
     """Only max_running jobs run; the rest start oldest first."""
     table, _ = _table(max_running=2)
