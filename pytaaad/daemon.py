@@ -43,7 +43,13 @@ from pytaaad.options import Options, parse_options
 from pytaaad.protocol import PROTOCOL_VERSION, Request
 from pytaaad.roots import Roots, absolute_path
 from pytaaad.scheduler import Scheduler
-from pytaaad.server import Peer, PeerPolicy, Server, prepare_directory
+from pytaaad.server import (
+    Peer,
+    PeerPolicy,
+    Server,
+    prepare_directory,
+    raise_descriptor_limit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +122,7 @@ async def serve(options: Options) -> None:
     options = dataclasses.replace(options, socket=path)
     prepare_directory(path.parent, policy.gid)
     _prepare_state_dir(options.state_dir)
+    raise_descriptor_limit()
     with contextlib.ExitStack() as locks:
         _hold(locks, Path(str(path) + LOCK_SUFFIX), f"is serving {path}")
         # Two daemons on one history would hand out the same job ids.

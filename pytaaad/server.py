@@ -8,6 +8,7 @@ import grp
 import logging
 import os
 import pwd
+import resource
 import socket
 import stat
 import struct
@@ -38,6 +39,10 @@ SOCKET_MODE = 0o660
 SOCKET_UMASK = 0o117
 DIRECTORY_MODE = 0o750
 MAX_CONNECTIONS = 1024
+# Descriptors kept for what is not a connection: pool pipes, job logs, SQLite.
+RESERVED_DESCRIPTORS = 256
+# The soft limit to ask for when the hard limit is unlimited (which the kernel refuses).
+UNLIMITED_TARGET = 65536
 LISTEN_BACKLOG = 1024
 IDLE_SECONDS = 120.0
 CLOSE_SECONDS = 1.0
@@ -139,6 +144,27 @@ def bind_socket(path: Path, gid: int | None) -> socket.socket:
     return sock
 
 
+def raise_descriptor_limit() -> None:
+    """Lift this process's soft limit on open descriptors to its hard limit.
+
+    The usual soft limit, 1024, is as many as MAX_CONNECTIONS alone; the hard limit
+    (524288 under systemd) leaves room for the reserve as well.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, UNLIMITED_TARGET)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def connection_limit() -> int:
+    """MAX_CONNECTIONS, or fewer if the descriptor limit leaves no reserve for them."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - RESERVED_DESCRIPTORS))
+
+
 class Server:
     """Serves requests on a Unix socket until closed; each request gets one reply."""
 
@@ -156,6 +182,7 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._inode: int | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self.max_connections = connection_limit()
 
     async def start(self) -> None:
         # A socket from systemd belongs to its socket unit: serve it, never unlink it.
@@ -212,8 +239,10 @@ class Server:
     def _refusal(self, peer: Peer) -> PytaaadError | None:
         if not self._policy.allows(peer):
             return AccessDenied(f"uid {peer.uid} may not use this daemon")
-        if len(self._connections) > MAX_CONNECTIONS:
-            return TooManyConnections(f"more than {MAX_CONNECTIONS} open connections")
+        if len(self._connections) > self.max_connections:
+            return TooManyConnections(
+                f"more than {self.max_connections} open connections"
+            )
         return None
 
     async def _refuse(
@@ -235,7 +264,7 @@ class Server:
         while True:
             try:
                 # A client that keeps a connection without asking anything for long
-                # holds one of the MAX_CONNECTIONS places; the clients reconnect.
+                # holds one of the max_connections places; the clients reconnect.
                 frame = await asyncio.wait_for(read_frame(reader), IDLE_SECONDS)
             except TimeoutError:
                 logger.debug("closing the idle connection of %s", peer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import stat
 import subprocess
@@ -178,3 +179,27 @@ async def test_an_idle_connection_is_closed(
         writer.close()
     finally:
         await server.close()
+
+
+def test_descriptor_limit_is_raised_and_bounds_the_connections() -> None:
+    """With a soft limit of 300 the daemon keeps a reserve; raised, the full cap."""
+    script = (
+        "import resource\n"
+        "from pytaaad import server\n"
+        "_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (300, hard))\n"
+        "print(server.connection_limit())\n"
+        "server.raise_descriptor_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+        "print(server.connection_limit())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    before, soft, after = (int(line) for line in result.stdout.splitlines())
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = hard == resource.RLIM_INFINITY
+    assert before == 300 - server_module.RESERVED_DESCRIPTORS
+    assert soft == (server_module.UNLIMITED_TARGET if unlimited else hard)
+    reserve = server_module.RESERVED_DESCRIPTORS
+    assert after == min(server_module.MAX_CONNECTIONS, soft - reserve)
