@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from tqdm import tqdm
 
-from pytaaad import lifeline
+from pytaaad import lifeline, staging
 from pytaaad.backtest import job
 from pytaaad.backtest.job import JobSpec, TrialResult
 from pytaaad.config import load_settings
@@ -118,7 +118,7 @@ def run_job(spec: JobSpec, workers: int, progress: bool = False) -> list[Path]:
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    token = job.staging_token(job.RUN_TOKEN_PREFIX)
+    token = staging.staging_token(staging.RUN_TOKEN_PREFIX)
     bar = tqdm(total=spec.trials, unit="trial", disable=not progress, file=sys.stderr)
     with bar:
         try:

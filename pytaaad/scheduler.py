@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import secrets
 import time
 import traceback
 from collections.abc import Coroutine, Iterable, Mapping
@@ -23,6 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from pytaaad import staging
 from pytaaad.errors import (
     ExecutorError,
     HistoryError,
@@ -244,7 +243,7 @@ class Scheduler:
 
     async def _run(self, run: _Run) -> None:
         # Names this daemon, so that a later one can clear it after a SIGKILL.
-        token = f"{os.getpid()}-{secrets.token_hex(8)}"
+        token = staging.staging_token()
         published = False
         try:
             results = await self._run_trials(run)

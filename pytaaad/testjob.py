@@ -35,6 +35,7 @@ from pytaaad.config import DEFAULT_FRESHNESS_HOURS
 from pytaaad.errors import ConfigError, JobStopped
 from pytaaad.kinds import OnTrial, OutputPairs, PreparedJob, ShouldStop
 from pytaaad.protocol import MAX_TRIALS
+from pytaaad.staging import STAGING_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 CHILD_SLEEP_SECONDS = 600
 # The Monte Carlo job's prefix, spelled out so that test workers need not import the
 # numeric stack that comes with pytaaad.backtest.job.
-STAGING_PREFIX = ".pytaaad-staging-"
 _OPTIONAL_TRIALS = (
     "hang_at_trial",
     "fail_at_trial",

@@ -14,6 +14,7 @@ import pytest
 from pytaaad.backtest import job, outputs, plots
 from pytaaad.config import load_settings
 from pytaaad.errors import JobStopped, OutputError, QuoteDataError
+from pytaaad.staging import STAGING_PREFIX
 from tests.conftest import NAZ100_HMA, ConfigFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -49,8 +50,8 @@ def check_outputs(
     assert summary["trials"] == trials
     assert "Life" in summary["config_trial"]["statistics"]  # type: ignore[index]
     assert (web / outputs.REPORT_LOG).read_text().startswith("pytaaad")
-    assert not list(web.glob(f"{job.STAGING_PREFIX}*"))
-    assert not list(store.glob(f"{job.STAGING_PREFIX}*"))
+    assert not list(web.glob(f"{STAGING_PREFIX}*"))
+    assert not list(store.glob(f"{STAGING_PREFIX}*"))
     return summary
 
 
@@ -112,7 +113,7 @@ def test_publish_is_all_or_nothing(
     with pytest.raises(OutputError, match="No space left"):
         job.publish_outputs(pairs)
     assert _snapshot(web, store) == before
-    assert not list((tmp_path / "out").rglob(f"{job.STAGING_PREFIX}*"))
+    assert not list((tmp_path / "out").rglob(f"{STAGING_PREFIX}*"))
 
 
 def test_a_directory_in_place_of_an_output_is_refused_before_any_move(
@@ -136,7 +137,7 @@ def test_stale_staging_folders_are_cleared(
     """A staging folder left by a killed run more than an hour ago is removed."""
     config = make_config()
     web = tmp_path / "out" / "web"
-    stale = web / f"{job.STAGING_PREFIX}run-1-dead"
+    stale = web / f"{STAGING_PREFIX}run-1-dead"
     stale.mkdir(parents=True)
     os.utime(stale, (0, 0))
     _run(config)

@@ -33,13 +33,11 @@ from pytaaad.backtest.quotes import load_quotes
 from pytaaad.config import Settings, StrategyParams
 from pytaaad.errors import ConfigError, JobStopped, OutputError, QuoteDataError
 from pytaaad.protocol import MAX_SEED, MAX_TRIALS
+from pytaaad.staging import STAGING_PREFIX, discard_stale
 
 logger = logging.getLogger(__name__)
 
-STAGING_PREFIX = ".pytaaad-staging-"
 PREVIOUS_PREFIX = ".previous-"
-STALE_STAGING_SECONDS = 3600.0
-RUN_TOKEN_PREFIX = "run-"
 MARKETS_PER_PROCESS = 2
 PLANS_PER_PROCESS = 8
 MIN_TRADING_DAYS_AFTER_WARMUP = 21
@@ -307,7 +305,7 @@ def render_outputs(
     folders = staging_dirs(spec, token)
     try:
         for folder in folders:
-            _discard_stale_staging(folder.parent)
+            discard_stale(folder.parent)
             folder.mkdir(parents=True, exist_ok=True)
         run = report.Run(
             settings=settings,
@@ -323,40 +321,3 @@ def render_outputs(
     except BaseException:
         discard_staging(folders)
         raise
-
-
-def staging_token(prefix: str = "") -> str:
-    """A fresh staging token that names this process, ``[prefix]<pid>-<random>``."""
-    return f"{prefix}{os.getpid()}-{secrets.token_hex(8)}"
-
-
-def _discard_stale_staging(folder: Path) -> None:
-    """Remove staging folders a killed run left behind: those of a process that is
-    gone, and any old enough to be no one's.
-    """
-    if not folder.is_dir():
-        return
-    limit = time.time() - STALE_STAGING_SECONDS
-    for stale in folder.glob(f"{STAGING_PREFIX}*"):
-        with contextlib.suppress(OSError):
-            owner = _staging_owner(stale.name)
-            orphaned = owner is not None and not _process_exists(owner)
-            if stale.is_dir() and (orphaned or stale.stat().st_mtime < limit):
-                shutil.rmtree(stale, ignore_errors=True)
-
-
-def _staging_owner(name: str) -> int | None:
-    """The pid in a staging folder's name (see ``staging_token``), if it has one."""
-    token = name.removeprefix(STAGING_PREFIX).removeprefix(RUN_TOKEN_PREFIX)
-    pid, _, _ = token.partition("-")
-    return int(pid) if pid.isdigit() else None
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
