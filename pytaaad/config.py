@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,19 +146,48 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def _read_bytes(path: Path) -> bytes:
-    if path.is_dir():
-        raise ConfigError(f"config {path}: is a directory, not a config file")
-    if not path.exists():
-        raise ConfigError(f"config {path}: no such file")
-    if not path.is_file():
-        raise ConfigError(f"config {path}: not a regular file")
+    return read_config_file(path, MAX_CONFIG_BYTES)
+
+
+def read_config_file(path: Path, limit: int) -> bytes:
+    """The bytes of the config file ``path``, at most ``limit`` of them.
+
+    The file is opened without blocking and checked on the open descriptor: a FIFO
+    or device put in its place would otherwise block the daemon's event loop.
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config {path}: {size} bytes is too large for a config")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"config {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path}: is a directory, not a config file") from None
     except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read ({exc.strerror})") from exc
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"config {path}: is a directory, not a config file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"config {path}: not a regular file")
+        if info.st_size > limit:
+            raise ConfigError(
+                f"config {path}: {info.st_size} bytes is too large for a config"
+            )
+        return _read_all(fd, limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``, until the end of the file."""
+    parts: list[bytes] = []
+    remaining = limit
+    while remaining > 0 and (part := os.read(fd, remaining)):
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
 
 
 def _build_settings(reader: _Reader, sha256: str) -> Settings:

@@ -154,11 +154,13 @@ class _BreakReport:
         return describe_exit(pid, code)
 
     def culprits(self) -> list[int]:
-        """Workers that died of something other than the pool's own SIGTERM."""
+        """Workers that died of something other than the pool's own SIGTERM or our
+        kill of a straggler during its shutdown.
+        """
         return [
             pid
             for pid, code in sorted(self.exit_codes.items())
-            if code not in (None, -signal.SIGTERM)
+            if code not in (None, -signal.SIGTERM) and pid not in self.killed_by_us
         ]
 
     def describe(self) -> str:

@@ -333,7 +333,7 @@ class Scheduler:
         if run.log is not None:
             run.log.write(f"the job raised:\n{text}")
         else:
-            logger.error("job %s raised:\n%s", run.job.id, text)
+            logger.error("job %s raised", run.job.id, exc_info=exc)
         self._end(
             run,
             JobState.FAILED,

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from pytaaad.config import DEFAULT_FRESHNESS_HOURS
+from pytaaad.config import DEFAULT_FRESHNESS_HOURS, read_config_file
 from pytaaad.errors import ConfigError, JobStopped
 from pytaaad.kinds import OnTrial, OutputPairs, PreparedJob, ShouldStop
 from pytaaad.protocol import MAX_TRIALS
@@ -159,14 +159,7 @@ def _spin(seconds: float) -> None:
 
 
 def _read(config: Path) -> bytes:
-    # A FIFO or device would block the daemon's event loop on open.
-    if not config.is_file():
-        raise ConfigError(f"config {config}: no such file")
-    try:
-        with config.open("rb") as stream:
-            raw = stream.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"config {config}: cannot read ({exc.strerror})") from exc
+    raw = read_config_file(config, MAX_CONFIG_BYTES)
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {config}: larger than {MAX_CONFIG_BYTES} bytes")
     return raw

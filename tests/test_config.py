@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,13 @@ def test_missing_valuation_section(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(ConfigError, match="missing section 'Valuation'"):
         load_settings(path)
+
+
+def test_a_fifo_in_place_of_a_config_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    """A named pipe is not read (that would wait for a writer): not a regular file."""
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_settings(fifo)

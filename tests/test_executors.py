@@ -26,6 +26,7 @@ def test_stragglers_killed_by_the_daemon_are_not_blamed() -> None:
     """Workers the daemon killed for ignoring SIGTERM do not crash their jobs."""
     report = _BreakReport({10: -signal.SIGKILL}, frozenset({10}))
     assert report.crash_of(_task_on(10)) is None
+    assert report.culprits() == []
 
 
 def test_exit_descriptions_name_signal_or_code() -> None:
