@@ -198,6 +198,9 @@ class LocalExecutor:
         self._reports: weakref.WeakKeyDictionary[
             ProcessPoolExecutor, asyncio.Future[_BreakReport]
         ] = weakref.WeakKeyDictionary()
+        self._shutdowns: weakref.WeakKeyDictionary[
+            ProcessPoolExecutor, asyncio.Task[_BreakReport]
+        ] = weakref.WeakKeyDictionary()
         self._pool_workers: weakref.WeakKeyDictionary[ProcessPoolExecutor, set[int]] = (
             weakref.WeakKeyDictionary()
         )
@@ -328,9 +331,7 @@ class LocalExecutor:
         if self._background:
             await asyncio.wait(self._background, timeout=self._grace + CLOSE_SECONDS)
         pool, self._pool = self._pool, None
-        # A broken pool is shut down by its _diagnose task; twice would close its
-        # pipes twice, and a reused descriptor number could belong to another file.
-        if pool is not None and pool not in self._reports:
+        if pool is not None:
             await self._shut_down(pool)
         if self._loop is not None:
             self._loop.remove_reader(self._progress_in.fileno())
@@ -493,6 +494,17 @@ class LocalExecutor:
         report.set_result(result)
 
     async def _shut_down(self, pool: ProcessPoolExecutor) -> _BreakReport:
+        """Shut ``pool`` down, once however often asked, and return its workers' exit
+        codes. (Twice would close its pipes twice, and a reused descriptor number
+        could by then belong to another file.)
+        """
+        task = self._shutdowns.get(pool)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._tear_down(pool))
+            self._shutdowns[pool] = task
+        return await asyncio.shield(task)
+
+    async def _tear_down(self, pool: ProcessPoolExecutor) -> _BreakReport:
         """Shut ``pool`` down and return its workers' exit codes.
 
         The exit codes live only in the pool's private process table, which shutdown()
