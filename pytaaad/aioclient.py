@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -12,6 +13,7 @@ from pytaaad.client import (
     CLOSED_MESSAGE,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_REPLY_BYTES,
+    REUSE_SECONDS,
     WAIT_POLL_SECONDS,
     Call,
     PathArg,
@@ -49,6 +51,7 @@ class AsyncClient:
         self.timeout = checked_timeout(timeout)
         self._wire = Wire(self.socket_path)
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._used_at = 0.0
         self._turn = asyncio.Lock()
 
     async def __aenter__(self) -> AsyncClient:
@@ -179,9 +182,11 @@ class AsyncClient:
         return self._wire.reply(request_id, line[:-1])
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._streams is not None and self._streams[0].at_eof():
+        idle = time.monotonic() - self._used_at > REUSE_SECONDS
+        if self._streams is not None and (idle or self._streams[0].at_eof()):
             # The daemon closes connections that stay idle; it read nothing of ours.
             self._abandon()
+        self._used_at = time.monotonic()
         if self._streams is None:
             try:
                 self._streams = await asyncio.open_unix_connection(

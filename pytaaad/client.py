@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from pytaaad import replies
 from pytaaad.errors import BadReply, ConfigError, DaemonUnreachable, error_from_reply
 from pytaaad.places import SOCKET_VARIABLE, SYSTEM_SOCKET, default_socket
-from pytaaad.protocol import PROTOCOL_VERSION
+from pytaaad.protocol import IDLE_SECONDS, PROTOCOL_VERSION
 from pytaaad.replies import DaemonInfo, JobInfo, LogTail, Status, SubmitResult
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ MAX_REPLY_BYTES = 16 * 1024 * 1024
 RECEIVE_BYTES = 64 * 1024
 CLOSED_MESSAGE = "the daemon closed the connection"
 CONNECT_RETRY_SECONDS = 0.02
+# A connection idle for longer is replaced before a request rather than risked: the
+# daemon may close it (after IDLE_SECONDS) just as the request goes out.
+REUSE_SECONDS = IDLE_SECONDS / 2
 
 ResultT = TypeVar("ResultT")
 PathArg = str | os.PathLike[str]
@@ -288,6 +291,7 @@ class Client:
         self.timeout = checked_timeout(timeout)
         self._wire = Wire(self.socket_path)
         self._sock: socket.socket | None = None
+        self._used_at = 0.0
         self._buffer = bytearray()
 
     def __enter__(self) -> Client:
@@ -395,11 +399,13 @@ class Client:
         return call.read(self._wire.result(reply))
 
     def _connected(self, deadline: float) -> socket.socket:
-        if self._sock is not None and _closed_by_peer(self._sock):
+        idle = time.monotonic() - self._used_at > REUSE_SECONDS
+        if self._sock is not None and (idle or _closed_by_peer(self._sock)):
             # The daemon closes connections that stay idle; it read nothing of ours.
             self.close()
         if self._sock is None:
             self._sock = self._connect(deadline)
+        self._used_at = time.monotonic()
         return self._sock
 
     def _connect(self, deadline: float) -> socket.socket:

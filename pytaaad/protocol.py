@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
+# The daemon closes a connection that sends nothing for this long; clients reconnect.
+IDLE_SECONDS = 120.0
 MAX_FRAME_BYTES = 1024 * 1024
 MAX_ID_CHARS = 128
 MAX_STRING_CHARS = 4096

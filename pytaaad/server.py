@@ -25,6 +25,7 @@ from pytaaad.errors import (
     TooManyConnections,
 )
 from pytaaad.protocol import (
+    IDLE_SECONDS,
     MAX_FRAME_BYTES,
     Request,
     encode_error,
@@ -44,7 +45,6 @@ RESERVED_DESCRIPTORS = 256
 # The soft limit to ask for when the hard limit is unlimited (which the kernel refuses).
 UNLIMITED_TARGET = 65536
 LISTEN_BACKLOG = 1024
-IDLE_SECONDS = 120.0
 CLOSE_SECONDS = 1.0
 REFUSAL_READ_SECONDS = 1.0
 _CREDENTIALS = struct.Struct("3i")

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from pytaaad import client as client_module
-from pytaaad.client import AsyncClient, Client, config_path, find_socket
+from pytaaad.client import (
+    REUSE_SECONDS,
+    AsyncClient,
+    Client,
+    config_path,
+    find_socket,
+)
 from pytaaad.errors import (
     BadReply,
     ConfigError,
@@ -201,6 +207,20 @@ def test_a_connection_closed_while_idle_is_replaced(daemon: DaemonProcess) -> No
         # What the daemon does to a connection idle for IDLE_SECONDS.
         client._sock.shutdown(socket.SHUT_RD)
         assert client.ping().pid == first.pid
+
+
+def test_a_connection_idle_for_long_is_replaced_before_a_request(
+    daemon: DaemonProcess,
+) -> None:
+    """A connection the daemon may be about to close is not used for a request."""
+    with Client(daemon.socket) as client:
+        client.ping()
+        old = client._sock
+        client.ping()
+        assert client._sock is old
+        client._used_at -= REUSE_SECONDS + 1
+        client.ping()
+        assert client._sock is not old
 
 
 def test_a_socket_without_permission_says_who_may_connect(tmp_path: Path) -> None:
