@@ -5,12 +5,15 @@ render task, stop it, close it. The local executor uses a ProcessPoolExecutor wi
 spawn start method; workers are the daemon's own children, so PR_SET_PDEATHSIG ends them
 when the daemon dies.
 
-Stopping a job sets its byte on the stop board (workers check it before each trial),
-cancels its tasks that have not started, and after a grace period kills the process
-group of any worker still running one of its tasks. Killing a worker breaks a
-ProcessPoolExecutor for good, so the executor swaps in a new pool at once, reads the
-exit codes of the old one to find which task's worker died and how (that job is
-``crashed``), and runs the other interrupted tasks again on the new pool.
+Stopping a job sets its byte on the stop board (workers check it before each trial and
+task, so its queued tasks return at once), and after a grace period kills the process
+group of any worker still running one of its tasks. Pool futures are never cancelled:
+before Python 3.12 (gh-107219) a cancelled future in a pool that breaks kills the
+pool's manager thread, which then leaves the other futures unresolved and its pipes
+open. Killing a worker breaks a ProcessPoolExecutor for good, so the executor swaps in
+a new pool at once, reads the exit codes of the old one to find which task's worker
+died and how (that job is ``crashed``), and runs the other interrupted tasks again on
+the new pool.
 """
 
 from __future__ import annotations
@@ -226,10 +229,7 @@ class LocalExecutor:
         # starts them all now, so that a worker that cannot start stops the daemon
         # rather than its first job. Each worker reports once its set-up is done. A
         # job's own modules are imported by its first task in each worker.
-        started = [
-            asyncio.wrap_future(self._pool.submit(os.getpid))
-            for _ in range(self._workers)
-        ]
+        started = [outcome(self._pool.submit(os.getpid)) for _ in range(self._workers)]
         try:
             await asyncio.wait_for(
                 asyncio.gather(self._all_ready.wait(), *started), START_SECONDS
@@ -296,9 +296,8 @@ class LocalExecutor:
             return
         if handle.stop_reason is None:
             handle.stop_reason = reason
-        # Queued tasks see the flag and return at once. They are not cancelled: before
-        # Python 3.12 (gh-107219) a cancelled task in a pool that breaks kills the
-        # pool's manager thread, which then never fails the tasks queued after it.
+        # Queued tasks see the flag and return at once; see the module docstring for
+        # why they are not cancelled.
         self._board[job.slot] = 1
         self.close_job(handle)
 
@@ -348,7 +347,7 @@ class LocalExecutor:
             _raise_if_stopping(handle)
             task = self._submit(job, partial(function, *args, **kwargs))
             try:
-                return await asyncio.wrap_future(task.future)
+                return await outcome(task.future)
             except BrokenProcessPool:
                 report = await asyncio.shield(self._recover(task.pool))
             _raise_if_stopping(handle)
@@ -533,6 +532,31 @@ class LocalExecutor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+
+def outcome(future: Future[Any]) -> asyncio.Future[Any]:
+    """An asyncio future that takes ``future``'s result, and whose cancellation (a
+    task group's, a shutdown's) never reaches ``future``, unlike ``wrap_future``'s.
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Any] = loop.create_future()
+
+    def copy(done: Future[Any]) -> None:
+        if waiter.cancelled():
+            return
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def settle(done: Future[Any]) -> None:
+        with suppress(RuntimeError):  # the loop closed after a straggling task
+            loop.call_soon_threadsafe(copy, done)
+
+    future.add_done_callback(settle)
+    return waiter
 
 
 def _join_all(processes: Iterable[BaseProcess]) -> None:

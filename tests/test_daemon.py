@@ -625,3 +625,28 @@ async def test_a_job_queued_behind_a_killed_job_still_runs(
     )
     assert ended["state"] == "succeeded", ended
     assert " ERROR " not in daemon.log()
+
+
+async def test_a_failed_job_with_queued_and_hung_tasks_leaves_the_pool_sound(
+    start_daemon: StartDaemon, configs: Path
+) -> None:
+    """A job that fails while its other tasks wait or hang is stopped without
+    cancelling pool futures: the pool breaks cleanly and the next job runs.
+    """
+    daemon = start_daemon("--max-jobs", "2", "--grace", "0.5", workers=1)
+    failing = write_job_config(
+        configs, "failing", trials=40, fail_at_trial=1, hang_at_trial=2
+    )
+    other = write_job_config(configs, "other", trials=2, seconds_per_trial=0.0)
+    first = (await daemon.submit(failing))["job"]
+    second = (await daemon.submit(other))["job"]
+    failed = await daemon.wait_for_state(first["id"], "failed", "crashed", timeout=30)
+    assert failed["state"] == "failed", failed
+    ended = await daemon.wait_for_state(
+        second["id"], "succeeded", "failed", "crashed", timeout=30
+    )
+    assert ended["state"] == "succeeded", ended
+    third = (await daemon.submit(other, force=True))["job"]
+    again = await daemon.wait_for_state(third["id"], "succeeded", "failed", "crashed")
+    assert again["state"] == "succeeded", again
+    assert " ERROR " not in daemon.log()
