@@ -175,6 +175,7 @@ class AsyncClient:
         await writer.drain()
         try:
             line = await reader.readuntil(b"\n")
+            self._used_at = time.monotonic()
         except asyncio.IncompleteReadError:
             raise ConnectionResetError(CLOSED_MESSAGE) from None
         except asyncio.LimitOverrunError:
@@ -186,12 +187,12 @@ class AsyncClient:
         if self._streams is not None and (idle or self._streams[0].at_eof()):
             # The daemon closes connections that stay idle; it read nothing of ours.
             self._abandon()
-        self._used_at = time.monotonic()
         if self._streams is None:
             try:
                 self._streams = await asyncio.open_unix_connection(
                     str(self.socket_path), limit=MAX_REPLY_BYTES
                 )
+                self._used_at = time.monotonic()
             except OSError as exc:
                 raise self._wire.unreachable(exc) from None
         return self._streams

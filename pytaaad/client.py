@@ -382,6 +382,7 @@ class Client:
             sock = self._connected(deadline)
             sock.sendall(frame)
             line = self._read_line(sock, deadline)
+            self._used_at = time.monotonic()
             reply = self._wire.reply(request_id, line)
         except TimeoutError:
             self.close()
@@ -405,7 +406,7 @@ class Client:
             self.close()
         if self._sock is None:
             self._sock = self._connect(deadline)
-        self._used_at = time.monotonic()
+            self._used_at = time.monotonic()
         return self._sock
 
     def _connect(self, deadline: float) -> socket.socket:
