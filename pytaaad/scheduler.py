@@ -290,10 +290,8 @@ class Scheduler:
             "trials_seconds": time.time() - run.job.started_at,
         }
         spec = run.prepared.spec
-        # Rendering stages files beside the outputs: check the folders again first,
-        # since one may have become a symlink out of the roots since the submit.
-        for folder in run.prepared.output_dirs:
-            self._output_roots.check(folder)
+        # Rendering stages files beside the outputs.
+        self._check_output_dirs(run)
         parts = await _all_or_first_error(
             self._executor.render(
                 run.handle,
@@ -315,9 +313,7 @@ class Scheduler:
             return False
         from pytaaad.backtest.job import publish_outputs
 
-        # Again now: a folder may have become a symlink out of the roots meanwhile.
-        for folder in dict.fromkeys(final.parent for _, final in pairs):
-            self._output_roots.check(folder)
+        self._check_output_dirs(run)
         try:
             publish_outputs(pairs)
         except OSError as exc:
@@ -327,6 +323,13 @@ class Scheduler:
         reason = f"all {job.trials_total} trials done; outputs published"
         self._end(run, JobState.SUCCEEDED, reason, None, outputs)
         return True
+
+    def _check_output_dirs(self, run: _Run) -> None:
+        """Check a job's output folders against the roots again: since the submit, one
+        may have become a symlink out of them.
+        """
+        for folder in run.prepared.output_dirs:
+            self._output_roots.check(folder)
 
     def _fail(self, run: _Run, exc: Exception) -> None:
         text = "".join(traceback.format_exception(exc))
